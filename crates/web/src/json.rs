@@ -1,0 +1,144 @@
+//! Hand-written JSON output in exactly Prometheus's shapes: values as strings (`"NaN"`, `"+Inf"`, shortest
+//! round-trip decimal without exponent, like Go's `FormatFloat(v, 'f', -1, 64)`), timestamps as seconds with
+//! millisecond fraction (`1435781451.781`). Building strings directly avoids a serde tree per sample.
+
+use model::Labels;
+use std::fmt::Write;
+
+/// Appends `s` as a JSON string literal.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Go's encoder escapes these for HTML safety; Prometheus clients accept either, we match Go.
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a millisecond timestamp as Prometheus does: integer seconds, then `.` and three fraction digits if
+/// the fraction is non-zero.
+pub fn push_ts(out: &mut String, t: i64) {
+    let mut t = t as i128;
+    if t < 0 {
+        out.push('-');
+        t = -t;
+    }
+    let _ = write!(out, "{}", t / 1000);
+    let frac = t % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Formats a float value the way Prometheus's API does.
+pub fn fmt_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// `"1.5"` including quotes.
+pub fn push_value(out: &mut String, v: f64) {
+    out.push('"');
+    fmt_value(out, v);
+    out.push('"');
+}
+
+/// `[<ts>,"<value>"]`
+pub fn push_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    push_ts(out, t);
+    out.push(',');
+    push_value(out, v);
+    out.push(']');
+}
+
+/// `{"name":"value",...}`
+pub fn push_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, p) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, p.name);
+        out.push(':');
+        push_str(out, p.value);
+    }
+    out.push('}');
+}
+
+/// `["a","b"]`
+pub fn push_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, s.as_ref());
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_match_go_formatting() {
+        let f = |v: f64| {
+            let mut s = String::new();
+            fmt_value(&mut s, v);
+            s
+        };
+        assert_eq!(f(1.0), "1");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(-2.5), "-2.5");
+        assert_eq!(f(1e21), "1000000000000000000000");
+        assert_eq!(f(1e-7), "0.0000001");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn timestamps() {
+        let f = |t: i64| {
+            let mut s = String::new();
+            push_ts(&mut s, t);
+            s
+        };
+        assert_eq!(f(1_435_781_451_781), "1435781451.781");
+        assert_eq!(f(1_000), "1");
+        assert_eq!(f(1_500), "1.500");
+        assert_eq!(f(1_005), "1.005");
+        assert_eq!(f(-1_500), "-1.500");
+    }
+
+    #[test]
+    fn strings_escape() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\n<");
+        assert_eq!(s, r#""a\"b\\c\n\u003c""#);
+    }
+}
