@@ -9,6 +9,7 @@ pub mod duration;
 pub mod labels;
 pub mod matcher;
 pub mod mem;
+pub mod merge;
 pub mod sample;
 pub mod storage;
 

@@ -1,0 +1,252 @@
+//! Merging several [`Queryable`]s into one: series with equal labels from different sources become one series
+//! whose samples are the time-ordered union (on equal timestamps the earlier source wins). Used for head +
+//! blocks + remote-read sources. (Replica deduplication for `ignis query` is a different merge, elsewhere.)
+
+use crate::storage::{Querier, Queryable, SampleIter, SelectHints, Series, SeriesSet};
+use crate::{Labels, Matcher, Sample, StorageError};
+use std::sync::Arc;
+
+pub struct MergeQueryable {
+    sources: Vec<Arc<dyn Queryable>>,
+}
+
+impl MergeQueryable {
+    pub fn new(sources: Vec<Arc<dyn Queryable>>) -> Self {
+        MergeQueryable { sources }
+    }
+}
+
+impl Queryable for MergeQueryable {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        let qs = self.sources.iter().map(|s| s.querier(mint, maxt)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(MergeQuerier { queriers: qs }))
+    }
+}
+
+pub struct MergeQuerier {
+    queriers: Vec<Box<dyn Querier>>,
+}
+
+impl MergeQuerier {
+    pub fn new(queriers: Vec<Box<dyn Querier>>) -> Self {
+        MergeQuerier { queriers }
+    }
+}
+
+fn merge_sorted_strings(lists: Vec<Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = lists.into_iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+impl Querier for MergeQuerier {
+    fn select(&self, _sorted: bool, hints: Option<&SelectHints>, ms: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        if self.queriers.len() == 1 {
+            return self.queriers[0].select(true, hints, ms);
+        }
+        let sets = self.queriers.iter().map(|q| q.select(true, hints, ms)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(MergeSeriesSet::new(sets)))
+    }
+
+    fn label_values(&self, name: &str, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let v = self.queriers.iter().map(|q| q.label_values(name, ms)).collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_sorted_strings(v))
+    }
+
+    fn label_names(&self, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let v = self.queriers.iter().map(|q| q.label_names(ms)).collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_sorted_strings(v))
+    }
+}
+
+/// K-way merge of sorted series sets.
+pub struct MergeSeriesSet {
+    sets: Vec<SeriesSet>,
+    heads: Vec<Option<Series>>,
+    started: bool,
+}
+
+impl MergeSeriesSet {
+    pub fn new(sets: Vec<SeriesSet>) -> Self {
+        let n = sets.len();
+        MergeSeriesSet { sets, heads: (0..n).map(|_| None).collect(), started: false }
+    }
+
+    fn fill(&mut self, i: usize) -> Result<(), StorageError> {
+        self.heads[i] = self.sets[i].next().transpose()?;
+        Ok(())
+    }
+}
+
+impl Iterator for MergeSeriesSet {
+    type Item = Result<Series, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sets.len() {
+                if let Err(e) = self.fill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        // Smallest label set among heads (a handful of sources: linear scan beats a heap).
+        let mut min: Option<Labels> = None;
+        for s in self.heads.iter().flatten() {
+            if min.as_ref().is_none_or(|m| s.labels < *m) {
+                min = Some(s.labels.clone());
+            }
+        }
+        let min = min?;
+        let mut its: Vec<Box<dyn SampleIter>> = Vec::new();
+        for i in 0..self.heads.len() {
+            if self.heads[i].as_ref().is_some_and(|s| s.labels == min) {
+                if let Some(s) = self.heads[i].take() {
+                    its.push(s.samples);
+                }
+                if let Err(e) = self.fill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        let samples: Box<dyn SampleIter> =
+            if its.len() == 1 { its.pop().unwrap_or_else(|| unreachable!()) } else { Box::new(MergeSampleIter::new(its)) };
+        Some(Ok(Series { labels: min, samples }))
+    }
+}
+
+/// Time-ordered union of several sample iterators; on equal timestamps the first iterator's sample wins.
+pub struct MergeSampleIter {
+    its: Vec<Box<dyn SampleIter>>,
+    heads: Vec<Option<Sample>>,
+    cur: Option<Sample>,
+    started: bool,
+}
+
+impl MergeSampleIter {
+    pub fn new(its: Vec<Box<dyn SampleIter>>) -> Self {
+        let n = its.len();
+        MergeSampleIter { its, heads: vec![None; n], cur: None, started: false }
+    }
+
+    fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.its.len() {
+                self.heads[i] = self.its[i].next();
+            }
+        }
+    }
+
+    fn advance(&mut self) -> Option<Sample> {
+        let mut best: Option<(usize, Sample)> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            if let Some(s) = h {
+                if best.is_none_or(|(_, b)| s.t < b.t) {
+                    best = Some((i, *s));
+                }
+            }
+        }
+        let (_, s) = best?;
+        for i in 0..self.heads.len() {
+            if self.heads[i].is_some_and(|h| h.t == s.t) {
+                self.heads[i] = self.its[i].next();
+            }
+        }
+        self.cur = Some(s);
+        Some(s)
+    }
+}
+
+impl SampleIter for MergeSampleIter {
+    fn next(&mut self) -> Option<Sample> {
+        self.start();
+        self.advance()
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        if let Some(c) = self.cur {
+            if c.t >= t {
+                return Some(c);
+            }
+        }
+        self.started = true;
+        for i in 0..self.its.len() {
+            if self.heads[i].is_none_or(|h| h.t < t) {
+                self.heads[i] = self.its[i].seek(t);
+            }
+        }
+        self.advance()
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.its.iter().find_map(|i| i.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels;
+    use crate::mem::MemStorage;
+    use crate::storage::Storage;
+
+    fn store(data: &[(&Labels, &[(i64, f64)])]) -> Arc<dyn Queryable> {
+        let s = MemStorage::new();
+        let mut a = s.appender();
+        for (l, samples) in data {
+            for &(t, v) in *samples {
+                a.append(0, l, t, v).unwrap();
+            }
+        }
+        a.commit().unwrap();
+        Arc::new(s)
+    }
+
+    #[test]
+    fn merges_series_and_samples() {
+        let a = labels! {"__name__" => "a"};
+        let b = labels! {"__name__" => "b"};
+        let c = labels! {"__name__" => "c"};
+        let s1 = store(&[(&a, &[(1, 1.0), (3, 3.0)]), (&c, &[(1, 1.0)])]);
+        let s2 = store(&[(&a, &[(2, 2.0), (3, 30.0), (4, 4.0)]), (&b, &[(5, 5.0)])]);
+        let m = MergeQueryable::new(vec![s1, s2]);
+        let q = m.querier(0, 10).unwrap();
+        let all: Vec<(Labels, Vec<Sample>)> = q
+            .select(true, None, &[Matcher::new(crate::MatchOp::Regex, "__name__", ".+").unwrap()])
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                let mut v = Vec::new();
+                while let Some(x) = s.samples.next() {
+                    v.push(x);
+                }
+                (s.labels, v)
+            })
+            .collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].0, a);
+        assert_eq!(
+            all[0].1,
+            vec![Sample::new(1, 1.0), Sample::new(2, 2.0), Sample::new(3, 3.0), Sample::new(4, 4.0)]
+        );
+        assert_eq!(all[1].0, b);
+        assert_eq!(all[2].0, c);
+        assert_eq!(q.label_values("__name__", &[]).unwrap(), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn merged_seek() {
+        let a = labels! {"__name__" => "a"};
+        let s1 = store(&[(&a, &[(1, 1.0), (5, 5.0)])]);
+        let s2 = store(&[(&a, &[(2, 2.0), (6, 6.0)])]);
+        let m = MergeQueryable::new(vec![s1, s2]);
+        let q = m.querier(0, 10).unwrap();
+        let mut s = q.select(true, None, &[Matcher::equal("__name__", "a")]).unwrap().next().unwrap().unwrap();
+        assert_eq!(s.samples.seek(3), Some(Sample::new(5, 5.0)));
+        assert_eq!(s.samples.seek(4), Some(Sample::new(5, 5.0)));
+        assert_eq!(s.samples.next(), Some(Sample::new(6, 6.0)));
+        assert_eq!(s.samples.next(), None);
+    }
+}
