@@ -1,0 +1,279 @@
+//! Binary operators: scalar/scalar, vector/scalar and vector/vector with on/ignoring, group_left/right and the
+//! set operators, following Prometheus's `VectorBinop`, `VectorAnd/Or/Unless` and `VectorscalarBinop`.
+
+use std::collections::{HashMap, HashSet};
+
+use model::{Labels, LabelsBuilder, METRIC_NAME};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use crate::eval::{Ev, Matrix, Result};
+use crate::plan::{BinOp, Binary, Card, Matching, ValueType};
+use crate::QueryError;
+
+/// Signatures are already hashes; hashing them again would be wasted work.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+
+pub(crate) fn scalar_binop(op: BinOp, l: f64, r: f64) -> f64 {
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    match op {
+        BinOp::Add => l + r,
+        BinOp::Sub => l - r,
+        BinOp::Mul => l * r,
+        BinOp::Div => l / r,
+        BinOp::Pow => l.powf(r),
+        BinOp::Mod => l % r,
+        BinOp::Atan2 => l.atan2(r),
+        BinOp::Eq => b(l == r),
+        BinOp::Ne => b(l != r),
+        BinOp::Gt => b(l > r),
+        BinOp::Lt => b(l < r),
+        BinOp::Ge => b(l >= r),
+        BinOp::Le => b(l <= r),
+        // Rejected by the parser for scalars.
+        BinOp::And | BinOp::Or | BinOp::Unless => f64::NAN,
+    }
+}
+
+/// Value and whether to keep the element (comparisons filter).
+fn elem_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinOp::Eq => (l, l == r),
+        BinOp::Ne => (l, l != r),
+        BinOp::Gt => (l, l > r),
+        BinOp::Lt => (l, l < r),
+        BinOp::Ge => (l, l >= r),
+        BinOp::Le => (l, l <= r),
+        _ => (scalar_binop(op, l, r), true),
+    }
+}
+
+fn drop_name(l: &Labels) -> Labels {
+    if l.has(METRIC_NAME) {
+        l.without_metric_name()
+    } else {
+        l.clone()
+    }
+}
+
+pub(crate) fn eval_binary(ev: &Ev, b: &Binary) -> Result<Matrix> {
+    let (lt, rt) = (b.lhs.value_type(), b.rhs.value_type());
+    let lhs = ev.eval_m(&b.lhs)?;
+    let rhs = ev.eval_m(&b.rhs)?;
+    let op = b.op;
+    match (lt, rt) {
+        (ValueType::Scalar, ValueType::Scalar) => ev.range_eval(&[&lhs, &rhs], |_, _, v, out| {
+            if let (Some(l), Some(r)) = (v[0].first(), v[1].first()) {
+                out.push((Labels::empty(), scalar_binop(op, l.1, r.1)));
+            }
+            Ok(())
+        }),
+        (ValueType::Vector, ValueType::Scalar) => vector_scalar(ev, op, &lhs, &rhs, false, b.return_bool),
+        (ValueType::Scalar, ValueType::Vector) => vector_scalar(ev, op, &rhs, &lhs, true, b.return_bool),
+        _ => vector_vector(ev, b, &lhs, &rhs),
+    }
+}
+
+fn vector_scalar(ev: &Ev, op: BinOp, vec: &Matrix, sc: &Matrix, swap: bool, return_bool: bool) -> Result<Matrix> {
+    let drop = op.drops_metric_name() || return_bool;
+    // Output labels per input series, computed once rather than once per step.
+    let labels: Vec<Labels> = vec.iter().map(|s| if drop { drop_name(&s.labels) } else { s.labels.clone() }).collect();
+    ev.range_eval(&[vec, sc], |_, _, v, out| {
+        let Some(&(_, s)) = v[1].first() else { return Ok(()) };
+        for &(i, x) in &v[0] {
+            let (lf, rf) = if swap { (s, x) } else { (x, s) };
+            let (mut val, mut keep) = elem_binop(op, lf, rf);
+            // A comparison keeps the vector element's value even when the scalar is on the left.
+            if op.is_comparison() && swap {
+                val = rf;
+            }
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if keep {
+                out.push((labels[i].clone(), val));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn signatures(m: &Matrix, matching: &Matching) -> Vec<u64> {
+    let mut scratch = Vec::new();
+    m.iter()
+        .map(|s| {
+            if matching.on {
+                s.labels.hash_for_labels(&matching.labels, &mut scratch)
+            } else {
+                s.labels.hash_without_labels(&matching.labels, &mut scratch)
+            }
+        })
+        .collect()
+}
+
+/// The labels `on`/`ignoring` match on, for error messages.
+fn match_labels(l: &Labels, matching: &Matching) -> Labels {
+    let mut b = LabelsBuilder::from(l);
+    if matching.on {
+        b.retain(|n, _| matching.labels.iter().any(|x| x == n));
+    } else {
+        b.retain(|n, _| n != METRIC_NAME && !matching.labels.iter().any(|x| x == n));
+    }
+    b.build()
+}
+
+fn result_metric(l: &Labels, r: &Labels, op: BinOp, m: &Matching, return_bool: bool) -> Labels {
+    let mut b = LabelsBuilder::from(l);
+    if op.drops_metric_name() || return_bool {
+        b.del(METRIC_NAME);
+    }
+    if m.card == Card::OneToOne {
+        if m.on {
+            b.retain(|n, _| m.labels.iter().any(|x| x == n));
+        } else {
+            b.retain(|n, _| !m.labels.iter().any(|x| x == n));
+        }
+    }
+    for ln in &m.include {
+        match r.get(ln) {
+            Some(v) => {
+                b.set(ln, v);
+            }
+            None => {
+                b.del(ln);
+            }
+        }
+    }
+    b.build()
+}
+
+fn vector_vector(ev: &Ev, b: &Binary, lhs: &Matrix, rhs: &Matrix) -> Result<Matrix> {
+    let m = &b.matching;
+    let lsig = signatures(lhs, m);
+    let rsig = signatures(rhs, m);
+    let mut set: HashSet<u64, IdBuild> = HashSet::default();
+    match b.op {
+        BinOp::And => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
+            if v[0].is_empty() || v[1].is_empty() {
+                return Ok(());
+            }
+            set.clear();
+            set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
+            for &(i, x) in &v[0] {
+                if set.contains(&lsig[i]) {
+                    out.push((lhs[i].labels.clone(), x));
+                }
+            }
+            Ok(())
+        }),
+        BinOp::Or => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
+            set.clear();
+            for &(i, x) in &v[0] {
+                set.insert(lsig[i]);
+                out.push((lhs[i].labels.clone(), x));
+            }
+            for &(i, x) in &v[1] {
+                if !set.contains(&rsig[i]) {
+                    out.push((rhs[i].labels.clone(), x));
+                }
+            }
+            Ok(())
+        }),
+        BinOp::Unless => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
+            set.clear();
+            set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
+            for &(i, x) in &v[0] {
+                if !set.contains(&lsig[i]) {
+                    out.push((lhs[i].labels.clone(), x));
+                }
+            }
+            Ok(())
+        }),
+        op => arith(ev, b, op, lhs, rhs, &lsig, &rsig),
+    }
+}
+
+fn arith(ev: &Ev, b: &Binary, op: BinOp, lhs: &Matrix, rhs: &Matrix, lsig: &[u64], rsig: &[u64]) -> Result<Matrix> {
+    let m = &b.matching;
+    if m.card == Card::ManyToMany {
+        return Err(QueryError::Execution("many-to-many only allowed for set operators".into()));
+    }
+    let swap = m.card == Card::OneToMany;
+    // After the swap, "l" is the many side (or either side for one-to-one) and "r" the one side.
+    let (lm, rm, ls, rs, li, ri) = if swap { (rhs, lhs, rsig, lsig, 1, 0) } else { (lhs, rhs, lsig, rsig, 0, 1) };
+    let mut right: HashMap<u64, (usize, f64), IdBuild> = HashMap::default();
+    let mut matched: HashMap<u64, Option<HashSet<u64, IdBuild>>, IdBuild> = HashMap::default();
+    let mut cache: HashMap<(usize, usize), Labels, Xxh3DefaultBuilder> = HashMap::default();
+    ev.range_eval(&[lhs, rhs], |_, _, v, out| {
+        let (lv, rv) = (&v[li], &v[ri]);
+        if lv.is_empty() || rv.is_empty() {
+            return Ok(());
+        }
+        right.clear();
+        for &(i, x) in rv.iter() {
+            if let Some(&(dup, _)) = right.get(&rs[i]) {
+                let side = if swap { "left" } else { "right" };
+                return Err(QueryError::Execution(format!(
+                    "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    match_labels(&rm[i].labels, m),
+                    side,
+                    rm[i].labels,
+                    rm[dup].labels
+                )));
+            }
+            right.insert(rs[i], (i, x));
+        }
+        matched.clear();
+        for &(i, x) in lv.iter() {
+            let sig = ls[i];
+            let Some(&(j, y)) = right.get(&sig) else { continue };
+            let (fl, fr) = if swap { (y, x) } else { (x, y) };
+            let (mut val, keep) = elem_binop(op, fl, fr);
+            if b.return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
+            let metric = cache
+                .entry((i, j))
+                .or_insert_with(|| result_metric(&lm[i].labels, &rm[j].labels, op, m, b.return_bool))
+                .clone();
+            if m.card == Card::OneToOne {
+                if matched.contains_key(&sig) {
+                    return Err(QueryError::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                            .into(),
+                    ));
+                }
+                matched.insert(sig, None);
+            } else {
+                let h = metric.stable_hash();
+                let set = matched.entry(sig).or_insert_with(|| Some(HashSet::default()));
+                if let Some(set) = set {
+                    if !set.insert(h) {
+                        return Err(QueryError::Execution(
+                            "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                        ));
+                    }
+                }
+            }
+            out.push((metric, val));
+        }
+        Ok(())
+    })
+}

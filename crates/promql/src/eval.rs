@@ -1,0 +1,625 @@
+//! The evaluator. Every node evaluates to a [`Matrix`] holding, for each output series, one point per step at
+//! which it has a value (scalars are one unlabelled series with a point at every step), exactly like
+//! Prometheus's `evaluator.eval`. Range-vector selectors and subqueries are only evaluated as function
+//! arguments (or as the whole of an instant query), through per-series sliding windows.
+
+use std::cell::{Cell, RefCell};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use model::storage::{Querier, Queryable, SampleIter, SelectHints};
+use model::{is_stale_nan, Labels, Sample, METRIC_NAME};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use crate::plan::{Func, Node, Selector, ValueType};
+use crate::{QueryError, RangeSeries, Value, VectorSample};
+
+pub(crate) type Result<T> = std::result::Result<T, QueryError>;
+
+/// One output series: points at step timestamps (or raw samples for range vectors).
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    pub labels: Labels,
+    pub points: Vec<Sample>,
+}
+
+pub(crate) type Matrix = Vec<Series>;
+
+pub(crate) enum Val {
+    M(Matrix),
+    S(String),
+}
+
+/// The steps of one evaluation: `start, start+interval, …, end` (an instant query is one step).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+}
+
+impl Range {
+    pub fn steps(&self) -> usize {
+        ((self.end - self.start) / self.interval + 1) as usize
+    }
+    pub fn iter(&self) -> impl Iterator<Item = i64> {
+        let r = *self;
+        (0..r.steps()).map(move |i| r.start + i as i64 * r.interval)
+    }
+}
+
+/// Query-wide limits and counters. The evaluator runs on one thread, so plain cells suffice.
+pub(crate) struct Limits {
+    max_samples: usize,
+    deadline: Option<Instant>,
+    cancel: Option<Arc<AtomicBool>>,
+    current: Cell<usize>,
+    peak: Cell<usize>,
+    total: Cell<u64>,
+    ticks: Cell<u32>,
+}
+
+/// How often (in loop iterations) the deadline and cancel flag are looked at; reading the clock on every
+/// iteration would cost more than many of the iterations themselves.
+const CHECK_EVERY: u32 = 256;
+
+impl Limits {
+    pub fn new(max_samples: usize, deadline: Option<Instant>, cancel: Option<Arc<AtomicBool>>) -> Limits {
+        Limits {
+            max_samples,
+            deadline,
+            cancel,
+            current: Cell::new(0),
+            peak: Cell::new(0),
+            total: Cell::new(0),
+            ticks: Cell::new(0),
+        }
+    }
+
+    pub fn total_samples(&self) -> u64 {
+        self.total.get()
+    }
+
+    pub fn peak_samples(&self) -> usize {
+        self.peak.get()
+    }
+
+    /// Cheap periodic check for timeout and cancellation.
+    #[inline]
+    pub fn tick(&self) -> Result<()> {
+        let t = self.ticks.get().wrapping_add(1);
+        self.ticks.set(t);
+        if t % CHECK_EVERY == 0 {
+            self.check_now()?;
+        }
+        Ok(())
+    }
+
+    pub fn check_now(&self) -> Result<()> {
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(QueryError::Canceled);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples held in memory.
+    #[inline]
+    pub fn add(&self, n: usize) -> Result<()> {
+        let c = self.current.get() + n;
+        self.current.set(c);
+        self.total.set(self.total.get() + n as u64);
+        if c > self.peak.get() {
+            self.peak.set(c);
+        }
+        if c > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Checks that `n` samples held briefly (a window, one step's vectors) fit beside the current ones.
+    #[inline]
+    pub fn transient(&self, n: usize) -> Result<()> {
+        let c = self.current.get() + n;
+        if c > self.peak.get() {
+            self.peak.set(c);
+        }
+        if c > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    pub fn current(&self) -> usize {
+        self.current.get()
+    }
+
+    pub fn set_current(&self, n: usize) {
+        self.current.set(n);
+    }
+}
+
+pub(crate) fn total_points(m: &Matrix) -> usize {
+    m.iter().map(|s| s.points.len()).sum()
+}
+
+pub(crate) struct Ev<'a> {
+    pub querier: &'a dyn Querier,
+    pub r: Range,
+    pub lookback: i64,
+    pub no_step: i64,
+    pub lim: &'a Limits,
+    pub warnings: &'a RefCell<Vec<String>>,
+}
+
+/// Earliest and latest sample time any selector of `node` reads when evaluated over `[start, end]`.
+fn bounds(node: &Node, start: i64, end: i64, lookback: i64, acc: &mut (i64, i64)) {
+    let mut sel = |s: &Selector, range: Option<i64>| {
+        let (lo, hi) = match s.at {
+            Some(t) => (t - s.offset, t - s.offset),
+            None => (start - s.offset, end - s.offset),
+        };
+        acc.0 = acc.0.min(lo - range.unwrap_or(lookback));
+        acc.1 = acc.1.max(hi);
+    };
+    match node {
+        Node::Number(_) | Node::Str(_) => {}
+        Node::VectorSel(s) => sel(s, None),
+        Node::MatrixSel { sel: s, range } => sel(s, Some(*range)),
+        Node::Subquery { expr, range, offset, at, .. } => {
+            let (lo, hi) = match at {
+                Some(t) => (t - offset - range, t - offset),
+                None => (start - offset - range, end - offset),
+            };
+            bounds(expr, lo, hi, lookback, acc);
+        }
+        Node::Neg(e) => bounds(e, start, end, lookback, acc),
+        Node::Binary(b) => {
+            bounds(&b.lhs, start, end, lookback, acc);
+            bounds(&b.rhs, start, end, lookback, acc);
+        }
+        Node::Aggregate(a) => {
+            bounds(&a.expr, start, end, lookback, acc);
+            if let Some(p) = &a.param {
+                bounds(p, start, end, lookback, acc);
+            }
+        }
+        Node::Call { args, .. } => {
+            for a in args {
+                bounds(a, start, end, lookback, acc);
+            }
+        }
+    }
+}
+
+/// Runs a lowered query and shapes the result as the API expects.
+pub(crate) fn execute(
+    q: &dyn Queryable,
+    node: &Node,
+    r: Range,
+    is_range: bool,
+    lookback: i64,
+    no_step: i64,
+    lim: &Limits,
+) -> Result<(Value, Vec<String>)> {
+    let mut acc = (i64::MAX, i64::MIN);
+    bounds(node, r.start, r.end, lookback, &mut acc);
+    if acc.1 == i64::MIN {
+        acc = (0, 0);
+    }
+    let querier = q.querier(acc.0, acc.1).map_err(|e| QueryError::Storage(e.to_string()))?;
+    let warnings = RefCell::new(Vec::new());
+    let ev = Ev { querier: querier.as_ref(), r, lookback, no_step, lim, warnings: &warnings };
+    let val = ev.eval(node)?;
+    lim.check_now()?;
+    let mut warnings = warnings.into_inner();
+    warnings.dedup();
+    let value = match val {
+        Val::S(s) => {
+            if is_range {
+                return Err(QueryError::Parse(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+            Value::String { t: r.start, v: s }
+        }
+        Val::M(mut m) => {
+            if !is_range && node.value_type() == ValueType::Vector {
+                Value::Vector(
+                    m.into_iter()
+                        .filter_map(|s| s.points.first().map(|p| VectorSample { labels: s.labels, t: r.start, v: p.v }))
+                        .collect(),
+                )
+            } else if !is_range && node.value_type() == ValueType::Scalar {
+                let v = m.first().and_then(|s| s.points.first()).map(|p| p.v).unwrap_or(f64::NAN);
+                Value::Scalar { t: r.start, v }
+            } else {
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(m.into_iter().map(|s| RangeSeries { labels: s.labels, samples: s.points }).collect())
+            }
+        }
+    };
+    Ok((value, warnings))
+}
+
+/// Streams one series for an instant vector selector: the latest sample at or before each reference time.
+pub(crate) struct Cursor {
+    it: Box<dyn SampleIter>,
+    prev: Option<Sample>,
+    next: Option<Sample>,
+}
+
+impl Cursor {
+    pub fn new(mut it: Box<dyn SampleIter>, from: i64) -> Cursor {
+        let next = it.seek(from);
+        Cursor { it, prev: None, next }
+    }
+
+    /// The sample a selector sees at `rf` (latest at or before it, within `lookback`, not stale).
+    /// `rf` must not decrease between calls.
+    pub fn at(&mut self, rf: i64, lookback: i64) -> Option<Sample> {
+        while let Some(n) = self.next {
+            if n.t > rf {
+                break;
+            }
+            self.prev = Some(n);
+            self.next = self.it.next();
+        }
+        let p = self.prev?;
+        if p.t < rf - lookback || is_stale_nan(p.v) {
+            return None;
+        }
+        Some(p)
+    }
+
+    pub fn err(&self) -> Option<QueryError> {
+        self.it.err().map(|e| QueryError::Storage(e.to_string()))
+    }
+}
+
+/// Sliding window over one series for range-vector functions: the non-stale samples in `[mint, maxt]`.
+/// Windows only move forward, so each sample is read from storage once however many steps overlap.
+pub(crate) struct Window {
+    it: Box<dyn SampleIter>,
+    buf: Vec<Sample>,
+    head: usize,
+    next: Option<Sample>,
+    started: bool,
+}
+
+impl Window {
+    pub fn new(it: Box<dyn SampleIter>, buf: Vec<Sample>) -> Window {
+        Window { it, buf, head: 0, next: None, started: false }
+    }
+
+    pub fn fill(&mut self, mint: i64, maxt: i64) -> &[Sample] {
+        if !self.started {
+            self.started = true;
+            self.next = self.it.seek(mint);
+        }
+        while self.head < self.buf.len() && self.buf[self.head].t < mint {
+            self.head += 1;
+        }
+        // Compact once the dead prefix dominates, keeping the buffer bounded by the window size.
+        if self.head > 64 && self.head * 2 > self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+        while let Some(n) = self.next {
+            if n.t > maxt {
+                break;
+            }
+            if n.t >= mint && !is_stale_nan(n.v) {
+                self.buf.push(n);
+            }
+            self.next = self.it.next();
+        }
+        &self.buf[self.head..]
+    }
+
+    pub fn err(&self) -> Option<QueryError> {
+        self.it.err().map(|e| QueryError::Storage(e.to_string()))
+    }
+
+    pub fn into_buf(mut self) -> Vec<Sample> {
+        self.buf.clear();
+        self.buf
+    }
+}
+
+/// Output of one step of [`Ev::range_eval`].
+pub(crate) type StepOut = Vec<(Labels, f64)>;
+
+pub(crate) const DUP_LABELSET: &str = "vector cannot contain metrics with the same labelset";
+
+/// Whether two series of a matrix share a label set (Prometheus's `ContainsSameLabelset`).
+pub(crate) fn has_duplicate_labels(m: &Matrix) -> bool {
+    match m.len() {
+        0 | 1 => false,
+        2 => m[0].labels == m[1].labels,
+        _ => {
+            let mut seen = std::collections::HashSet::with_capacity_and_hasher(m.len(), Xxh3DefaultBuilder::new());
+            m.iter().any(|s| !seen.insert(&s.labels))
+        }
+    }
+}
+
+impl<'a> Ev<'a> {
+    fn sub(&self, r: Range) -> Ev<'a> {
+        Ev { querier: self.querier, r, lookback: self.lookback, no_step: self.no_step, lim: self.lim, warnings: self.warnings }
+    }
+
+    pub fn warn(&self, w: String) {
+        self.warnings.borrow_mut().push(w);
+    }
+
+    pub fn is_instant(&self) -> bool {
+        self.r.start == self.r.end
+    }
+
+    /// Evaluates a node that must produce a matrix (everything but string literals).
+    pub fn eval_m(&self, node: &Node) -> Result<Matrix> {
+        match self.eval(node)? {
+            Val::M(m) => Ok(m),
+            Val::S(_) => Err(QueryError::Execution("BUG: string where a vector or scalar was expected".into())),
+        }
+    }
+
+    /// Evaluates `node`. Afterwards the samples accounted as held are those held before plus the result's:
+    /// whatever the node's inputs held has been released (Prometheus does the same bookkeeping).
+    pub fn eval(&self, node: &Node) -> Result<Val> {
+        self.lim.check_now()?;
+        let before = self.lim.current();
+        let v = self.eval_inner(node)?;
+        if let Val::M(m) = &v {
+            self.lim.set_current(before);
+            self.lim.transient(total_points(m))?;
+            self.lim.set_current(before + total_points(m));
+        }
+        Ok(v)
+    }
+
+    fn eval_inner(&self, node: &Node) -> Result<Val> {
+        match node {
+            Node::Number(v) => {
+                let v = *v;
+                let points: Vec<Sample> = self.r.iter().map(|t| Sample::new(t, v)).collect();
+                self.lim.add(points.len())?;
+                Ok(Val::M(vec![Series { labels: Labels::empty(), points }]))
+            }
+            Node::Str(s) => Ok(Val::S(s.clone())),
+            Node::VectorSel(sel) => self.vector_selector(sel, None, false).map(Val::M),
+            Node::MatrixSel { sel, range } => {
+                if !self.is_instant() {
+                    return Err(QueryError::Execution("BUG: range evaluation of a matrix selector".into()));
+                }
+                self.matrix_selector(sel, *range).map(Val::M)
+            }
+            Node::Subquery { expr, range, step, offset, at } => {
+                self.subquery(expr, *range, *step, *offset, *at).map(Val::M)
+            }
+            Node::Neg(e) => {
+                let mut m = self.eval_m(e)?;
+                for s in &mut m {
+                    if s.labels.has(METRIC_NAME) {
+                        s.labels = s.labels.without_metric_name();
+                    }
+                    for p in &mut s.points {
+                        p.v = -p.v;
+                    }
+                }
+                if has_duplicate_labels(&m) {
+                    return Err(QueryError::Execution(DUP_LABELSET.into()));
+                }
+                Ok(Val::M(m))
+            }
+            Node::Binary(b) => crate::binop::eval_binary(self, b).map(Val::M),
+            Node::Aggregate(a) => crate::aggr::eval_aggregate(self, a).map(Val::M),
+            Node::Call { func, args, .. } => crate::functions::eval_call(self, *func, args).map(Val::M),
+        }
+    }
+
+    /// Reference-time range `[lo, hi]` a selector with this offset/`@` reads over the evaluation's steps.
+    fn ref_range(&self, offset: i64, at: Option<i64>) -> (i64, i64) {
+        match at {
+            Some(t) => (t - offset, t - offset),
+            None => (self.r.start - offset, self.r.end - offset),
+        }
+    }
+
+    pub fn select(&self, sel: &Selector, mint: i64, maxt: i64, range: i64, func: Option<Func>) -> Result<Vec<model::Series>> {
+        let hints = SelectHints {
+            start: mint,
+            end: maxt,
+            step: if self.is_instant() { 0 } else { self.r.interval },
+            range,
+            func: func.map(|f| f.name().to_string()),
+            grouping: Vec::new(),
+            by: false,
+        };
+        let storage_err = |e: model::StorageError| match e {
+            model::StorageError::Canceled => QueryError::Canceled,
+            e => QueryError::Storage(e.to_string()),
+        };
+        if sel.or_matchers.is_empty() {
+            let set = self.querier.select(false, Some(&hints), &sel.matchers).map_err(storage_err)?;
+            let mut out = Vec::new();
+            for s in set {
+                self.lim.tick()?;
+                out.push(s.map_err(storage_err)?);
+            }
+            return Ok(out);
+        }
+        // Union of the alternatives, each series once.
+        let mut seen = std::collections::HashSet::with_hasher(Xxh3DefaultBuilder::new());
+        let mut out = Vec::new();
+        for group in &sel.or_matchers {
+            for s in self.querier.select(false, Some(&hints), group).map_err(storage_err)? {
+                self.lim.tick()?;
+                let s = s.map_err(storage_err)?;
+                if seen.insert(s.labels.clone()) {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Instant vector selector over all steps. With `want_ts`, values are the samples' timestamps in seconds
+    /// (for `timestamp()`, which must see the sample time, not the step time).
+    pub fn vector_selector(&self, sel: &Selector, func: Option<Func>, want_ts: bool) -> Result<Matrix> {
+        let (lo, hi) = self.ref_range(sel.offset, sel.at);
+        let series = self.select(sel, lo - self.lookback, hi, 0, func)?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            self.lim.tick()?;
+            let mut cur = Cursor::new(s.samples, lo - self.lookback);
+            let mut points = Vec::new();
+            for ts in self.r.iter() {
+                let rf = sel.at.unwrap_or(ts) - sel.offset;
+                if let Some(p) = cur.at(rf, self.lookback) {
+                    points.push(Sample::new(ts, if want_ts { p.t as f64 / 1000.0 } else { p.v }));
+                }
+            }
+            if let Some(e) = cur.err() {
+                return Err(e);
+            }
+            if !points.is_empty() {
+                self.lim.add(points.len())?;
+                out.push(Series { labels: s.labels, points });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Range vector selector as the whole of an instant query: the raw samples of each series.
+    fn matrix_selector(&self, sel: &Selector, range: i64) -> Result<Matrix> {
+        let rf = sel.at.unwrap_or(self.r.start) - sel.offset;
+        let series = self.select(sel, rf - range, rf, range, None)?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            self.lim.tick()?;
+            let mut w = Window::new(s.samples, Vec::new());
+            let points = w.fill(rf - range, rf).to_vec();
+            if let Some(e) = w.err() {
+                return Err(e);
+            }
+            if !points.is_empty() {
+                self.lim.add(points.len())?;
+                out.push(Series { labels: s.labels, points });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a subquery's inner expression over its own aligned steps.
+    pub fn subquery(&self, expr: &Node, range: i64, step: i64, offset: i64, at: Option<i64>) -> Result<Matrix> {
+        let interval = if step > 0 { step } else { self.no_step };
+        if interval <= 0 {
+            return Err(QueryError::Execution("subquery step must be positive".into()));
+        }
+        let (base, end) = match at {
+            Some(t) => (t - offset - range, t - offset),
+            None => (self.r.start - offset - range, self.r.end - offset),
+        };
+        // First multiple of the interval at or after the window start (division truncates toward zero, as in
+        // Go, so this also holds for negative times).
+        let mut start = interval * (base / interval);
+        if start < base {
+            start += interval;
+        }
+        if start > end {
+            return Ok(Vec::new());
+        }
+        let sub = self.sub(Range { start, end, interval });
+        sub.eval_m(expr)
+    }
+
+    /// Prometheus's `rangeEval`: evaluates `args`, then calls `f` once per step with, for each argument, the
+    /// (series index, value) pairs present at that step. `f` appends its output; outputs are assembled into
+    /// series by label set. An instant evaluation keeps `f`'s output order (sort(), topk() rely on it).
+    pub fn range_eval<F>(&self, args: &[&Matrix], mut f: F) -> Result<Matrix>
+    where
+        F: FnMut(i64, usize, &[Vec<(usize, f64)>], &mut StepOut) -> Result<()>,
+    {
+        let mut cursors: Vec<Vec<usize>> = args.iter().map(|m| vec![0usize; m.len()]).collect();
+        let mut vecs: Vec<Vec<(usize, f64)>> = args.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut out: StepOut = Vec::new();
+        let mut result: Matrix = Vec::new();
+        let mut index: HashMap<Labels, (usize, i64), Xxh3DefaultBuilder> = HashMap::default();
+        let instant = self.is_instant();
+        for (step, ts) in self.r.iter().enumerate() {
+            self.lim.check_now()?;
+            let mut in_step = 0;
+            for (i, m) in args.iter().enumerate() {
+                let v = &mut vecs[i];
+                v.clear();
+                for (si, s) in m.iter().enumerate() {
+                    let c = &mut cursors[i][si];
+                    if let Some(p) = s.points.get(*c) {
+                        if p.t == ts {
+                            v.push((si, p.v));
+                            *c += 1;
+                        }
+                    }
+                }
+                in_step += v.len();
+            }
+            self.lim.transient(in_step)?;
+            out.clear();
+            f(ts, step, &vecs, &mut out)?;
+            self.lim.add(out.len())?;
+            if instant {
+                if out.len() > 1 {
+                    let mut seen = std::collections::HashSet::with_capacity_and_hasher(out.len(), Xxh3DefaultBuilder::new());
+                    if out.iter().any(|(l, _)| !seen.insert(l)) {
+                        return Err(QueryError::Execution(DUP_LABELSET.into()));
+                    }
+                }
+                return Ok(out.drain(..).map(|(labels, v)| Series { labels, points: vec![Sample::new(ts, v)] }).collect());
+            }
+            for (labels, v) in out.drain(..) {
+                match index.entry(labels) {
+                    Entry::Occupied(mut e) => {
+                        let (idx, last) = e.get_mut();
+                        if *last == ts {
+                            return Err(QueryError::Execution(DUP_LABELSET.into()));
+                        }
+                        *last = ts;
+                        result[*idx].points.push(Sample::new(ts, v));
+                    }
+                    Entry::Vacant(e) => {
+                        let idx = result.len();
+                        result.push(Series { labels: e.key().clone(), points: Vec::with_capacity(self.r.steps().min(1024)) });
+                        result[idx].points.push(Sample::new(ts, v));
+                        e.insert((idx, ts));
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// The value of a scalar-typed argument at each step (NaN where it has none, which cannot happen for a
+    /// well-formed scalar).
+    pub fn scalar_steps(&self, node: &Node) -> Result<Vec<f64>> {
+        let m = self.eval_m(node)?;
+        let mut out = vec![f64::NAN; self.r.steps()];
+        if let Some(s) = m.first() {
+            for p in &s.points {
+                let i = ((p.t - self.r.start) / self.r.interval) as usize;
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = p.v;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
