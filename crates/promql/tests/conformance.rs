@@ -402,39 +402,114 @@ fn run_eval(engine: &Engine, st: &MemStorage, e: &Eval) -> Result<(), String> {
             (Ok(r), false) => compare_range(e, &r.value, start, step, end),
         };
     }
-    let res = engine.instant_query(st, &e.expr, e.at, &opts);
-    match (res, e.fail) {
-        (Err(_), true) => return Ok(()),
-        (Ok(r), true) => return Err(format!("expected error, got {:?}", r.value)),
-        (Err(err), false) => return Err(format!("error: {err}")),
-        (Ok(r), false) => compare_instant(e, &r.value)?,
+    let mut queries = vec![(e.expr.clone(), e.at)];
+    queries.extend(at_modifier_cases(&e.expr, e.at));
+    for (expr, t) in &queries {
+        let what = if expr == &e.expr { String::new() } else { format!(" [@-invariance: {expr} at {t}]") };
+        let res = engine.instant_query(st, expr, *t, &opts);
+        match (res, e.fail) {
+            (Err(_), true) => continue,
+            (Ok(r), true) => return Err(format!("expected error, got {:?}{what}", r.value)),
+            (Err(err), false) => return Err(format!("error: {err}{what}")),
+            (Ok(r), false) => compare_instant(e, &r.value).map_err(|m| format!("{m}{what}"))?,
+        }
+        // Range-mode consistency: the same expression as a range query around T must agree at T.
+        let r = engine
+            .range_query(st, expr, t - 60_000, t + 60_000, 60_000, &opts)
+            .map_err(|err| format!("range-mode check: error: {err}{what}"))?;
+        if e.ordered {
+            continue;
+        }
+        let Value::Matrix(m) = r.value else { return Err("range-mode check: not a matrix".into()) };
+        for w in m.windows(2) {
+            if w[0].labels >= w[1].labels {
+                return Err("range-mode check: matrix not sorted".into());
+            }
+        }
+        let at_t: Vec<promql::VectorSample> = m
+            .iter()
+            .filter_map(|s| {
+                s.samples.iter().find(|p| p.t == *t).map(|p| promql::VectorSample { labels: s.labels.clone(), t: *t, v: p.v })
+            })
+            .collect();
+        let v = match e.expect {
+            Expect::Scalar(_) => match at_t.first() {
+                Some(s) => Value::Scalar { t: *t, v: s.v },
+                None => return Err(format!("range-mode check: no scalar point at T{what}")),
+            },
+            _ => Value::Vector(at_t),
+        };
+        compare_instant(e, &v).map_err(|m| format!("range-mode check: {m}{what}"))?;
     }
-    if e.ordered {
-        return Ok(());
-    }
-    // Range-mode consistency: the same expression as a range query around T must agree at T.
-    let t = e.at;
-    let r = engine
-        .range_query(st, &e.expr, t - 60_000, t + 60_000, 60_000, &opts)
-        .map_err(|err| format!("range-mode check: error: {err}"))?;
-    let Value::Matrix(m) = r.value else { return Err("range-mode check: not a matrix".into()) };
-    for w in m.windows(2) {
-        if w[0].labels >= w[1].labels {
-            return Err("range-mode check: matrix not sorted".into());
+    Ok(())
+}
+
+/// Functions whose result depends on the evaluation time even over `@`-pinned arguments
+/// (Prometheus's `AtModifierUnsafeFunctions`).
+const AT_UNSAFE: &[&str] = &[
+    "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute", "month", "year",
+    "predict_linear", "time", "timestamp",
+];
+
+/// The runner's `@`-modifier invariance cases: every selector and subquery without `@` (outside subqueries)
+/// gets `@ <eval time>`, and the rewritten expression must give the same result at other evaluation times.
+fn at_modifier_cases(expr: &str, t: i64) -> Vec<(String, i64)> {
+    use promql_parser::parser::{AtModifier, Expr};
+    let Ok(mut e) = promql::parse_expr(expr) else { return Vec::new() };
+    let at = if t >= 0 {
+        std::time::UNIX_EPOCH + Duration::from_millis(t as u64)
+    } else {
+        std::time::UNIX_EPOCH - Duration::from_millis(t.unsigned_abs())
+    };
+    fn walk(e: &mut Expr, at: std::time::SystemTime, unsafe_found: &mut bool) {
+        match e {
+            Expr::VectorSelector(vs) => {
+                if vs.at.is_none() {
+                    vs.at = Some(AtModifier::At(at));
+                }
+            }
+            Expr::MatrixSelector(ms) => {
+                if ms.vs.at.is_none() {
+                    ms.vs.at = Some(AtModifier::At(at));
+                }
+            }
+            // Children of a subquery (which now always has an `@`) are left alone.
+            Expr::Subquery(sq) => {
+                if sq.at.is_none() {
+                    sq.at = Some(AtModifier::At(at));
+                }
+            }
+            Expr::Call(c) => {
+                if AT_UNSAFE.contains(&c.func.name) {
+                    *unsafe_found = true;
+                }
+                for a in c.args.args.iter_mut() {
+                    walk(a, at, unsafe_found);
+                }
+            }
+            Expr::Aggregate(a) => {
+                walk(&mut a.expr, at, unsafe_found);
+                if let Some(p) = a.param.as_mut() {
+                    walk(p, at, unsafe_found);
+                }
+            }
+            Expr::Binary(b) => {
+                walk(&mut b.lhs, at, unsafe_found);
+                walk(&mut b.rhs, at, unsafe_found);
+            }
+            Expr::Paren(p) => walk(&mut p.expr, at, unsafe_found),
+            Expr::Unary(u) => walk(&mut u.expr, at, unsafe_found),
+            _ => {}
         }
     }
-    let at_t: Vec<promql::VectorSample> = m
-        .iter()
-        .filter_map(|s| s.samples.iter().find(|p| p.t == t).map(|p| promql::VectorSample { labels: s.labels.clone(), t, v: p.v }))
-        .collect();
-    let v = match e.expect {
-        Expect::Scalar(_) => match at_t.first() {
-            Some(s) => Value::Scalar { t, v: s.v },
-            None => return Err("range-mode check: no scalar point at T".into()),
-        },
-        _ => Value::Vector(at_t),
-    };
-    compare_instant(e, &v).map_err(|m| format!("range-mode check: {m}"))
+    let mut unsafe_found = false;
+    walk(&mut e, at, &mut unsafe_found);
+    if unsafe_found {
+        return Vec::new();
+    }
+    let printed = e.to_string();
+    let times = if t == 0 { vec![-1000, 0, 1000] } else { vec![-10 * t, 0, t / 5, t, 10 * t] };
+    times.into_iter().map(|et| (printed.clone(), et)).collect()
 }
 
 #[derive(Default)]
