@@ -1,0 +1,1099 @@
+//! The head: recent data in memory.
+//!
+//! Layout, chosen for a small footprint per series and for appends scaling over cores:
+//! * label strings are interned once in a refcounted [`Symbols`] table; a series keeps its labels as a boxed
+//!   slice of `u32` symbol ids (8 bytes per label pair);
+//! * series live in [`SHARDS`] mutex-protected maps keyed by `ref / SHARDS` (shard = `ref % SHARDS`); a second
+//!   sharded table maps label hashes to refs for appends without a cached ref;
+//! * each series has closed chunks (`Arc<[u8]>`, shared with queries without copying) and one open XOR chunk;
+//!   chunks hold at most 120 samples and never straddle a multiple of the block range, so cutting a block
+//!   takes whole chunks;
+//! * postings per label pair are small sorted vectors that turn into roaring bitmaps when they grow.
+//!
+//! Lock order (never acquire leftwards while holding rightwards): lookup shard < series shard < index <
+//! symbols < WAL. Queries compute postings under index+symbols read locks, release them, then visit series
+//! one shard lock at a time, so appends are never blocked for longer than one series copy.
+
+use crate::chunkenc::{ChunkBytes, XorAppender, SAMPLES_PER_CHUNK};
+use crate::metrics::Metrics;
+use crate::postings::{postings_for_matchers, PostingsIndex};
+use crate::query::{ChunkRef, ChunksIter};
+use crate::wal::{encode_samples, encode_series, RefSample, WalWriter};
+use hashbrown::{HashMap, HashTable};
+use model::storage::{Appender, Querier, SampleIter, SelectHints, Series, SeriesSet};
+use model::{AppendError, Labels, Matcher, SeriesRef, StorageError};
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Number of series shards. A power of two well above the core count keeps contention negligible.
+pub const SHARDS: usize = 64;
+
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Refcounted string interner.
+#[derive(Default)]
+pub(crate) struct Symbols {
+    strings: Vec<Box<str>>,
+    refs: Vec<u32>,
+    table: HashTable<u32>,
+    free: Vec<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl Symbols {
+    #[inline]
+    pub(crate) fn get(&self, id: u32) -> &str {
+        &self.strings[id as usize]
+    }
+
+    fn lookup(&self, s: &str) -> Option<u32> {
+        let h = self.hasher.hash_one(s);
+        self.table.find(h, |&id| &*self.strings[id as usize] == s).copied()
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        let h = self.hasher.hash_one(s);
+        if let Some(&id) = self.table.find(h, |&id| &*self.strings[id as usize] == s) {
+            self.refs[id as usize] += 1;
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.strings[id as usize] = s.into();
+                self.refs[id as usize] = 1;
+                id
+            }
+            None => {
+                self.strings.push(s.into());
+                self.refs.push(1);
+                (self.strings.len() - 1) as u32
+            }
+        };
+        let Symbols { strings, table, hasher, .. } = self;
+        table.insert_unique(h, id, |&i| hasher.hash_one(&*strings[i as usize]));
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let r = &mut self.refs[id as usize];
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            let h = self.hasher.hash_one(&*self.strings[id as usize]);
+            if let Ok(e) = self.table.find_entry(h, |&i| i == id) {
+                e.remove();
+            }
+            self.strings[id as usize] = "".into();
+            self.free.push(id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.strings.len() - self.free.len()
+    }
+
+    fn heap_size(&self) -> usize {
+        self.strings.iter().map(|s| s.len()).sum::<usize>()
+            + self.strings.capacity() * 16
+            + self.refs.capacity() * 4
+            + self.table.capacity() * 5
+    }
+}
+
+/// Postings of one label pair: a sorted vector while small, a roaring bitmap when large.
+enum PList {
+    Small(Vec<u32>),
+    Big(RoaringBitmap),
+}
+
+const SMALL_MAX: usize = 48;
+
+impl PList {
+    fn insert(&mut self, id: u32) {
+        match self {
+            PList::Small(v) => {
+                if let Err(i) = v.binary_search(&id) {
+                    v.insert(i, id);
+                }
+                if v.len() > SMALL_MAX {
+                    *self = PList::Big(v.iter().copied().collect());
+                }
+            }
+            PList::Big(b) => {
+                b.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u32) {
+        match self {
+            PList::Small(v) => {
+                if let Ok(i) = v.binary_search(&id) {
+                    v.remove(i);
+                }
+            }
+            PList::Big(b) => {
+                b.remove(id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            PList::Small(v) => v.is_empty(),
+            PList::Big(b) => b.is_empty(),
+        }
+    }
+
+    fn extend_into(&self, out: &mut Vec<u32>) {
+        match self {
+            PList::Small(v) => out.extend_from_slice(v),
+            PList::Big(b) => out.extend(b.iter()),
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        match self {
+            PList::Small(v) => v.capacity() * 4,
+            PList::Big(b) => b.serialized_size(),
+        }
+    }
+}
+
+/// Inverted index: label name symbol → value symbol → postings.
+#[derive(Default)]
+struct MemIndex {
+    postings: HashMap<u32, HashMap<u32, PList>>,
+    /// Every series ref (kept here, not computed from the shards, so postings never need a shard lock).
+    all: RoaringBitmap,
+}
+
+impl MemIndex {
+    fn add(&mut self, labels: &[u32], id: u32) {
+        self.all.insert(id);
+        for p in labels.chunks_exact(2) {
+            self.postings.entry(p[0]).or_default().entry(p[1]).or_insert_with(|| PList::Small(Vec::new())).insert(id);
+        }
+    }
+
+    fn remove(&mut self, labels: &[u32], id: u32) {
+        self.all.remove(id);
+        for p in labels.chunks_exact(2) {
+            if let Some(vals) = self.postings.get_mut(&p[0]) {
+                if let Some(l) = vals.get_mut(&p[1]) {
+                    l.remove(id);
+                    if l.is_empty() {
+                        vals.remove(&p[1]);
+                    }
+                }
+                if vals.is_empty() {
+                    self.postings.remove(&p[0]);
+                }
+            }
+        }
+    }
+}
+
+/// A closed head chunk.
+struct HeadChunk {
+    mint: i64,
+    maxt: i64,
+    data: Arc<[u8]>,
+}
+
+struct OpenChunk {
+    app: XorAppender,
+    mint: i64,
+}
+
+struct MemSeries {
+    /// name, value, name, value… symbol ids, sorted by name.
+    labels: Box<[u32]>,
+    hash: u64,
+    closed: Vec<HeadChunk>,
+    open: Option<OpenChunk>,
+    /// Samples staged by appenders but not yet committed or rolled back; GC keeps such series.
+    pending: u32,
+}
+
+/// What appending one sample to a series did.
+enum Added {
+    /// The sample was stored; `true` if it started a new chunk.
+    Stored(bool),
+    /// Same timestamp and value as the last sample: accepted, nothing stored.
+    Noop,
+}
+
+impl MemSeries {
+    fn last(&self) -> Option<(i64, u64)> {
+        self.open.as_ref().and_then(|o| o.app.last())
+    }
+
+    fn check(last: Option<(i64, u64)>, t: i64, v: f64) -> Result<bool, AppendError> {
+        if let Some((lt, lv)) = last {
+            if t < lt {
+                return Err(AppendError::OutOfOrder);
+            }
+            if t == lt {
+                return if lv == v.to_bits() { Ok(false) } else { Err(AppendError::DuplicateSample) };
+            }
+        }
+        Ok(true)
+    }
+
+    fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> Result<Added, AppendError> {
+        if !Self::check(self.last(), t, v)? {
+            return Ok(Added::Noop);
+        }
+        let mut cut = self.open.is_none();
+        if let Some(o) = &self.open {
+            let end = range_end(o.mint, chunk_range);
+            if o.app.num_samples() >= SAMPLES_PER_CHUNK || t >= end {
+                cut = true;
+            }
+        }
+        if cut {
+            if let Some(o) = self.open.take() {
+                let maxt = o.app.last().map_or(o.mint, |l| l.0);
+                self.closed.push(HeadChunk { mint: o.mint, maxt, data: Arc::from(o.app.into_bytes()) });
+            }
+            self.open = Some(OpenChunk { app: XorAppender::with_capacity(64), mint: t });
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.app.append(t, v);
+        }
+        Ok(Added::Stored(cut))
+    }
+
+    fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(self.open.is_some())
+    }
+
+    /// Chunks overlapping `[mint, maxt]`, the open one copied.
+    fn chunks_in(&self, mint: i64, maxt: i64, out: &mut Vec<ChunkRef>) {
+        for c in &self.closed {
+            if c.maxt >= mint && c.mint <= maxt {
+                out.push(ChunkRef { mint: c.mint, maxt: c.maxt, data: ChunkBytes::Heap(c.data.clone()) });
+            }
+        }
+        if let Some(o) = &self.open {
+            if let Some((lt, _)) = o.app.last() {
+                if lt >= mint && o.mint <= maxt {
+                    out.push(ChunkRef { mint: o.mint, maxt: lt, data: ChunkBytes::Heap(Arc::from(o.app.bytes())) });
+                }
+            }
+        }
+    }
+
+    fn has_data_in(&self, mint: i64, maxt: i64) -> bool {
+        self.closed.iter().any(|c| c.maxt >= mint && c.mint <= maxt)
+            || self.open.as_ref().is_some_and(|o| o.app.last().is_some_and(|(lt, _)| lt >= mint && o.mint <= maxt))
+    }
+
+    fn heap_size(&self) -> usize {
+        self.labels.len() * 4
+            + self.closed.capacity() * std::mem::size_of::<HeadChunk>()
+            + self.closed.iter().map(|c| c.data.len() + 16).sum::<usize>()
+            + self.open.as_ref().map_or(0, |o| o.app.heap_size())
+    }
+}
+
+/// End (exclusive) of the block range containing `t`.
+pub fn range_end(t: i64, range: i64) -> i64 {
+    (t.div_euclid(range) + 1).saturating_mul(range)
+}
+
+#[derive(Default)]
+struct SeriesShard {
+    /// Keyed by `ref / SHARDS`.
+    series: HashMap<u32, MemSeries>,
+}
+
+/// Label hash → refs (refs may live in any series shard).
+#[derive(Default)]
+struct LookupShard {
+    table: HashTable<(u64, u32)>,
+}
+
+/// Summary of the head for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeadStats {
+    pub num_series: u64,
+    pub num_samples: u64,
+    pub num_chunks: u64,
+    /// i64::MAX / i64::MIN when the head is empty.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+pub struct Head {
+    series: Box<[Padded<Mutex<SeriesShard>>]>,
+    lookup: Box<[Padded<Mutex<LookupShard>>]>,
+    symbols: RwLock<Symbols>,
+    index: RwLock<MemIndex>,
+    wal: Option<Mutex<WalWriter>>,
+    next_ref: AtomicU64,
+    min_t: AtomicI64,
+    max_t: AtomicI64,
+    /// Samples older than this are refused (OutOfBounds): they belong to a block already written.
+    min_valid_t: AtomicI64,
+    num_samples: AtomicU64,
+    chunk_range: i64,
+    metrics: Arc<Metrics>,
+}
+
+#[inline]
+fn shard_of(r: u32) -> usize {
+    r as usize % SHARDS
+}
+
+#[inline]
+fn key_of(r: u32) -> u32 {
+    r / SHARDS as u32
+}
+
+fn validate(labels: &Labels) -> Result<(), AppendError> {
+    if labels.is_empty() {
+        return Err(AppendError::InvalidLabels("empty label set".into()));
+    }
+    let mut prev: Option<&str> = None;
+    for l in labels.iter() {
+        if prev == Some(l.name) {
+            return Err(AppendError::InvalidLabels(format!("duplicate label name {:?}", l.name)));
+        }
+        if l.name.is_empty() {
+            return Err(AppendError::InvalidLabels("empty label name".into()));
+        }
+        prev = Some(l.name);
+    }
+    Ok(())
+}
+
+impl Head {
+    /// A head cutting chunks at multiples of `chunk_range` ms, logging to `wal` if given.
+    pub fn new(chunk_range: i64, wal: Option<WalWriter>, metrics: Arc<Metrics>) -> Arc<Head> {
+        Arc::new(Head {
+            series: (0..SHARDS).map(|_| Padded(Mutex::new(SeriesShard::default()))).collect(),
+            lookup: (0..SHARDS).map(|_| Padded(Mutex::new(LookupShard::default()))).collect(),
+            symbols: RwLock::new(Symbols::default()),
+            index: RwLock::new(MemIndex::default()),
+            wal: wal.map(Mutex::new),
+            next_ref: AtomicU64::new(1),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            min_valid_t: AtomicI64::new(i64::MIN),
+            num_samples: AtomicU64::new(0),
+            chunk_range: chunk_range.max(1),
+            metrics,
+        })
+    }
+
+    /// Attaches the WAL writer after replay (replay itself must not log).
+    pub(crate) fn with_wal(mut self, w: WalWriter) -> Arc<Head> {
+        self.wal = Some(Mutex::new(w));
+        Arc::new(self)
+    }
+
+    pub fn appender(self: &Arc<Self>) -> HeadAppender {
+        HeadAppender { head: self.clone(), staged: Vec::new(), batch_last: HashMap::new(), buf: Vec::new() }
+    }
+
+    pub fn min_time(&self) -> i64 {
+        self.min_t.load(Ordering::Acquire)
+    }
+
+    pub fn max_time(&self) -> i64 {
+        self.max_t.load(Ordering::Acquire)
+    }
+
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_t.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
+    pub fn chunk_range(&self) -> i64 {
+        self.chunk_range
+    }
+
+    pub(crate) fn wal(&self) -> Option<&Mutex<WalWriter>> {
+        self.wal.as_ref()
+    }
+
+    pub fn stats(&self) -> HeadStats {
+        HeadStats {
+            num_series: self.metrics.head_series.load(Ordering::Relaxed),
+            num_samples: self.num_samples.load(Ordering::Relaxed),
+            num_chunks: self.metrics.head_chunks.load(Ordering::Relaxed),
+            min_time: self.min_time(),
+            max_time: self.max_time(),
+        }
+    }
+
+    /// Approximate heap bytes held by the head's data structures (series, chunks, postings, symbols).
+    pub fn heap_size(&self) -> usize {
+        let mut n = 0;
+        for s in self.series.iter() {
+            let g = s.0.lock();
+            n += g.series.capacity() * (std::mem::size_of::<MemSeries>() + 5);
+            n += g.series.values().map(MemSeries::heap_size).sum::<usize>();
+        }
+        for s in self.lookup.iter() {
+            n += s.0.lock().table.capacity() * 17;
+        }
+        let ix = self.index.read();
+        n += ix.all.serialized_size();
+        for vals in ix.postings.values() {
+            n += vals.capacity() * 41 + vals.values().map(PList::heap_size).sum::<usize>();
+        }
+        n + self.symbols.read().heap_size()
+    }
+
+    fn labels_eq(&self, s: &MemSeries, labels: &Labels) -> bool {
+        let syms = self.symbols.read();
+        let mut it = s.labels.chunks_exact(2);
+        for l in labels.iter() {
+            match it.next() {
+                Some(p) if syms.get(p[0]) == l.name && syms.get(p[1]) == l.value => {}
+                _ => return false,
+            }
+        }
+        it.next().is_none()
+    }
+
+    fn materialize(&self, ids: &[u32]) -> Labels {
+        let syms = self.symbols.read();
+        Labels::from_sorted_unchecked(ids.chunks_exact(2).map(|p| (syms.get(p[0]), syms.get(p[1]))))
+    }
+
+    /// Ref of the series with `labels`, if it exists.
+    fn lookup_ref(&self, labels: &Labels, hash: u64, lk: &LookupShard) -> Option<u32> {
+        for &(h, r) in lk.table.iter_hash(hash) {
+            if h != hash {
+                continue;
+            }
+            let g = self.series[shard_of(r)].0.lock();
+            if let Some(s) = g.series.get(&key_of(r)) {
+                if self.labels_eq(s, labels) {
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// Finds or creates the series. New series are logged to the WAL before their ref is returned, so every
+    /// samples record that mentions the ref comes after its series record.
+    fn get_or_create(&self, labels: &Labels, forced_ref: Option<u32>) -> Result<(u32, bool), AppendError> {
+        let hash = labels.stable_hash();
+        let mut lk = self.lookup[hash as usize % SHARDS].0.lock();
+        if let Some(r) = self.lookup_ref(labels, hash, &lk) {
+            return Ok((r, false));
+        }
+        validate(labels)?;
+        let r = match forced_ref {
+            Some(r) => {
+                self.next_ref.fetch_max(r as u64 + 1, Ordering::AcqRel);
+                r
+            }
+            None => {
+                let r = self.next_ref.fetch_add(1, Ordering::AcqRel);
+                u32::try_from(r).map_err(|_| AppendError::Storage("head series id space exhausted".into()))?
+            }
+        };
+        let ids: Box<[u32]> = {
+            let mut syms = self.symbols.write();
+            labels.iter().flat_map(|l| [syms.intern(l.name), syms.intern(l.value)]).collect()
+        };
+        {
+            let mut g = self.series[shard_of(r)].0.lock();
+            g.series.insert(
+                key_of(r),
+                MemSeries { labels: ids.clone(), hash, closed: Vec::new(), open: None, pending: 0 },
+            );
+        }
+        self.index.write().add(&ids, r);
+        if forced_ref.is_none() {
+            if let Some(w) = &self.wal {
+                let mut buf = Vec::with_capacity(64 + labels.encoded_len());
+                encode_series(&mut buf, r as u64, labels);
+                let mut w = w.lock();
+                if let Err(e) = w.log(&buf) {
+                    Metrics::inc(&self.metrics.wal_writes_failed, 1);
+                    return Err(AppendError::Storage(format!("WAL write: {e}")));
+                }
+            }
+        }
+        lk.table.insert_unique(hash, (hash, r), |e| e.0);
+        Metrics::inc(&self.metrics.head_series, 1);
+        Metrics::inc(&self.metrics.head_series_created, 1);
+        Ok((r, true))
+    }
+
+    fn note_times(&self, mint: i64, maxt: i64) {
+        if mint <= maxt {
+            self.min_t.fetch_min(mint, Ordering::AcqRel);
+            self.max_t.fetch_max(maxt, Ordering::AcqRel);
+        }
+    }
+
+    /// Adds a committed sample to series `r` (commit and WAL replay). Errors are counted, not returned.
+    fn apply(&self, r: u32, t: i64, v: f64, release_pending: bool) -> bool {
+        let mut g = self.series[shard_of(r)].0.lock();
+        let Some(s) = g.series.get_mut(&key_of(r)) else { return false };
+        if release_pending {
+            s.pending = s.pending.saturating_sub(1);
+        }
+        match s.append(t, v, self.chunk_range) {
+            Ok(Added::Stored(new_chunk)) => {
+                drop(g);
+                if new_chunk {
+                    Metrics::inc(&self.metrics.head_chunks, 1);
+                    Metrics::inc(&self.metrics.head_chunks_created, 1);
+                }
+                true
+            }
+            Ok(Added::Noop) => false,
+            Err(AppendError::OutOfOrder) => {
+                Metrics::inc(&self.metrics.out_of_order_samples, 1);
+                false
+            }
+            Err(_) => {
+                Metrics::inc(&self.metrics.duplicate_samples, 1);
+                false
+            }
+        }
+    }
+
+    /// WAL replay: a series record.
+    pub(crate) fn replay_series(&self, wal_ref: u64, labels: &Labels, remap: &mut HashMap<u64, u32>) {
+        let forced = u32::try_from(wal_ref).ok().filter(|&r| r != 0);
+        // A ref already used by other labels (should not happen) gets a fresh one.
+        let forced = forced.filter(|&r| !self.series[shard_of(r)].0.lock().series.contains_key(&key_of(r)));
+        match self.get_or_create(labels, forced) {
+            Ok((r, _)) => {
+                if Some(r) != forced || forced.is_none() {
+                    remap.insert(wal_ref, r);
+                }
+            }
+            Err(e) => tracing::warn!(%labels, error = %e, "dropping invalid series from WAL"),
+        }
+    }
+
+    /// WAL replay: samples. Samples before `min_valid_t` (already in blocks) are skipped.
+    pub(crate) fn replay_samples(&self, samples: &[RefSample], remap: &HashMap<u64, u32>) -> u64 {
+        let min_valid = self.min_valid_time();
+        let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0u64);
+        for s in samples {
+            if s.t < min_valid {
+                continue;
+            }
+            let r = match remap.get(&s.r) {
+                Some(&r) => r,
+                None => match u32::try_from(s.r) {
+                    Ok(r) => r,
+                    Err(_) => continue,
+                },
+            };
+            if self.apply(r, s.t, s.v, false) {
+                n += 1;
+                mint = mint.min(s.t);
+                maxt = maxt.max(s.t);
+            }
+        }
+        self.note_times(mint, maxt);
+        self.num_samples.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
+    /// Whether series `r` is still in the head (for WAL checkpoints).
+    pub(crate) fn has_series(&self, r: u64) -> bool {
+        u32::try_from(r).is_ok_and(|r| self.series[shard_of(r)].0.lock().series.contains_key(&key_of(r)))
+    }
+
+    /// Sorted series with their chunks overlapping `[mint, maxt]`, for writing a block.
+    pub(crate) fn series_in_range(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<ChunkRef>)> {
+        let mut out = Vec::new();
+        for sh in self.series.iter() {
+            let g = sh.0.lock();
+            for s in g.series.values() {
+                let mut chunks = Vec::new();
+                s.chunks_in(mint, maxt, &mut chunks);
+                if !chunks.is_empty() {
+                    out.push((self.materialize(&s.labels), chunks));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Drops data before `mint` and series left without data; refuses older samples from now on.
+    pub(crate) fn truncate(&self, mint: i64) {
+        let start = std::time::Instant::now();
+        self.set_min_valid_time(mint);
+        let mut removed_samples = 0u64;
+        let mut removed_chunks = 0u64;
+        let mut gone: Vec<(u32, u64, Box<[u32]>)> = Vec::new();
+        let mut new_min = i64::MAX;
+        for (si, sh) in self.series.iter().enumerate() {
+            let mut g = sh.0.lock();
+            g.series.retain(|&k, s| {
+                let before = s.closed.len();
+                s.closed.retain(|c| {
+                    let keep = c.maxt >= mint;
+                    if !keep {
+                        removed_samples += u16::from_be_bytes([c.data[0], c.data[1]]) as u64;
+                    }
+                    keep
+                });
+                removed_chunks += (before - s.closed.len()) as u64;
+                if s.open.as_ref().is_some_and(|o| o.app.last().is_none_or(|(lt, _)| lt < mint)) {
+                    if let Some(o) = s.open.take() {
+                        removed_samples += o.app.num_samples() as u64;
+                        removed_chunks += 1;
+                    }
+                }
+                if s.num_chunks() == 0 && s.pending == 0 {
+                    let r = k * SHARDS as u32 + si as u32;
+                    gone.push((r, s.hash, std::mem::take(&mut s.labels)));
+                    return false;
+                }
+                if let Some(c) = s.closed.first() {
+                    new_min = new_min.min(c.mint);
+                } else if let Some(o) = &s.open {
+                    new_min = new_min.min(o.mint);
+                }
+                true
+            });
+            g.series.shrink_to_fit();
+        }
+        if !gone.is_empty() {
+            let mut ix = self.index.write();
+            for (r, _, ids) in &gone {
+                ix.remove(ids, *r);
+            }
+            drop(ix);
+            let mut syms = self.symbols.write();
+            for (_, _, ids) in &gone {
+                for &id in ids.iter() {
+                    syms.release(id);
+                }
+            }
+            drop(syms);
+            for (r, hash, _) in &gone {
+                let mut lk = self.lookup[*hash as usize % SHARDS].0.lock();
+                if let Ok(e) = lk.table.find_entry(*hash, |e| e.1 == *r) {
+                    e.remove();
+                }
+            }
+        }
+        self.metrics.head_series.fetch_sub(gone.len() as u64, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.head_series_removed, gone.len() as u64);
+        self.metrics.head_chunks.fetch_sub(removed_chunks, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.head_chunks_removed, removed_chunks);
+        self.num_samples.fetch_sub(removed_samples.min(self.num_samples.load(Ordering::Relaxed)), Ordering::Relaxed);
+        if new_min == i64::MAX {
+            self.min_t.store(i64::MAX, Ordering::Release);
+            self.max_t.store(i64::MIN, Ordering::Release);
+        } else {
+            self.min_t.store(new_min.max(mint), Ordering::Release);
+        }
+        Metrics::inc(&self.metrics.head_truncations, 1);
+        self.metrics.head_gc_last_ms.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Distinct interned strings (label names and values).
+    pub fn num_symbols(&self) -> usize {
+        self.symbols.read().len()
+    }
+
+    fn postings(&self, ms: &[Matcher]) -> Result<Vec<u32>, StorageError> {
+        let ix = self.index.read();
+        let syms = self.symbols.read();
+        let view = IndexView { ix: &ix, syms: &syms };
+        postings_for_matchers(&view, ms)
+    }
+}
+
+struct IndexView<'a> {
+    ix: &'a MemIndex,
+    syms: &'a Symbols,
+}
+
+impl PostingsIndex for IndexView<'_> {
+    fn all_postings(&self) -> Result<Vec<u32>, StorageError> {
+        Ok(self.ix.all.iter().collect())
+    }
+
+    fn postings_for_values(
+        &self,
+        name: &str,
+        values_hint: Option<&[String]>,
+        prefix: Option<&str>,
+        pred: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<u32>, StorageError> {
+        let mut out = Vec::new();
+        let Some(vals) = self.syms.lookup(name).and_then(|n| self.ix.postings.get(&n)) else { return Ok(out) };
+        let mut lists = 0;
+        match values_hint {
+            Some(hint) => {
+                for v in hint {
+                    if let Some(l) = self.syms.lookup(v).and_then(|id| vals.get(&id)) {
+                        if pred(v) {
+                            l.extend_into(&mut out);
+                            lists += 1;
+                        }
+                    }
+                }
+            }
+            None => {
+                for (&vid, l) in vals {
+                    let v = self.syms.get(vid);
+                    if prefix.is_none_or(|p| v.starts_with(p)) && pred(v) {
+                        l.extend_into(&mut out);
+                        lists += 1;
+                    }
+                }
+            }
+        }
+        if lists > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
+    }
+}
+
+/// Appender over the head. Staged samples are invisible until `commit`, which logs them to the WAL first.
+pub struct HeadAppender {
+    head: Arc<Head>,
+    staged: Vec<RefSample>,
+    /// Last staged (t, value bits) per series, to check order within the batch.
+    batch_last: HashMap<u32, (i64, u64)>,
+    buf: Vec<u8>,
+}
+
+impl HeadAppender {
+    fn stage(&mut self, r: u32, t: i64, v: f64) -> Result<Option<()>, AppendError> {
+        let head = &*self.head;
+        let mut g = head.series[shard_of(r)].0.lock();
+        let Some(s) = g.series.get_mut(&key_of(r)) else { return Ok(None) };
+        let last = self.batch_last.get(&r).copied().or_else(|| s.last());
+        match MemSeries::check(last, t, v) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(())),
+            Err(e) => {
+                drop(g);
+                let c = match e {
+                    AppendError::OutOfOrder => &head.metrics.out_of_order_samples,
+                    _ => &head.metrics.duplicate_samples,
+                };
+                Metrics::inc(c, 1);
+                return Err(e);
+            }
+        }
+        s.pending += 1;
+        drop(g);
+        self.batch_last.insert(r, (t, v.to_bits()));
+        self.staged.push(RefSample { r: r as u64, t, v });
+        Ok(Some(()))
+    }
+
+    fn release_pending(&mut self) {
+        for s in &self.staged {
+            let r = s.r as u32;
+            let mut g = self.head.series[shard_of(r)].0.lock();
+            if let Some(s) = g.series.get_mut(&key_of(r)) {
+                s.pending = s.pending.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(&mut self, hint: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        if t < self.head.min_valid_time() {
+            Metrics::inc(&self.head.metrics.out_of_bound_samples, 1);
+            return Err(AppendError::OutOfBounds);
+        }
+        // The scrape cache's ref is trusted, as in Prometheus; a ref of a series since removed falls back to
+        // the label lookup.
+        if let Ok(r) = u32::try_from(hint) {
+            if r != 0 && self.stage(r, t, v)?.is_some() {
+                return Ok(hint);
+            }
+        }
+        loop {
+            let (r, _) = self.head.get_or_create(labels, None)?;
+            if self.stage(r, t, v)?.is_some() {
+                return Ok(r as SeriesRef);
+            }
+            // Removed by a concurrent truncation between lookup and staging: look up again.
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        if self.staged.is_empty() {
+            self.batch_last.clear();
+            return Ok(());
+        }
+        if let Some(w) = &self.head.wal {
+            self.buf.clear();
+            encode_samples(&mut self.buf, self.staged.iter().copied());
+            let mut w = w.lock();
+            let res = w.log(&self.buf).and_then(|_| w.flush());
+            drop(w);
+            if let Err(e) = res {
+                Metrics::inc(&self.head.metrics.wal_writes_failed, 1);
+                self.rollback();
+                return Err(StorageError::Io(e));
+            }
+        }
+        let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0u64);
+        for s in &self.staged {
+            if self.head.apply(s.r as u32, s.t, s.v, true) {
+                n += 1;
+                mint = mint.min(s.t);
+                maxt = maxt.max(s.t);
+            }
+        }
+        self.head.note_times(mint, maxt);
+        self.head.num_samples.fetch_add(n, Ordering::Relaxed);
+        Metrics::inc(&self.head.metrics.head_samples_appended, n);
+        self.staged.clear();
+        self.batch_last.clear();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.release_pending();
+        self.staged.clear();
+        self.batch_last.clear();
+    }
+}
+
+impl Drop for HeadAppender {
+    fn drop(&mut self) {
+        if !self.staged.is_empty() {
+            self.release_pending();
+        }
+    }
+}
+
+/// Reads the head over `[mint, maxt]`.
+pub struct HeadQuerier {
+    pub(crate) head: Arc<Head>,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+}
+
+impl HeadQuerier {
+    fn matching(&self, ms: &[Matcher]) -> Result<Vec<(Labels, Vec<ChunkRef>)>, StorageError> {
+        let refs = self.head.postings(ms)?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let g = self.head.series[shard_of(r)].0.lock();
+            let Some(s) = g.series.get(&key_of(r)) else { continue };
+            let mut chunks = Vec::new();
+            s.chunks_in(self.mint, self.maxt, &mut chunks);
+            if chunks.is_empty() {
+                continue;
+            }
+            let labels = self.head.materialize(&s.labels);
+            drop(g);
+            out.push((labels, chunks));
+        }
+        Ok(out)
+    }
+
+    /// Label sets of matching series with data in range (no chunk copies).
+    fn matching_labels(&self, ms: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
+        let refs = self.head.postings(ms)?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let g = self.head.series[shard_of(r)].0.lock();
+            let Some(s) = g.series.get(&key_of(r)) else { continue };
+            if s.has_data_in(self.mint, self.maxt) {
+                out.push(self.head.materialize(&s.labels));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Querier for HeadQuerier {
+    fn select(&self, sorted: bool, _hints: Option<&SelectHints>, ms: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        let mut v = self.matching(ms)?;
+        if sorted {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let (mint, maxt) = (self.mint, self.maxt);
+        let loc: Arc<str> = Arc::from("head");
+        let empty: Arc<[(i64, i64)]> = Arc::from(Vec::new());
+        Ok(Box::new(v.into_iter().map(move |(labels, chunks)| {
+            let it: Box<dyn SampleIter> = Box::new(ChunksIter::new(chunks, mint, maxt, empty.clone(), loc.clone()));
+            Ok(Series { labels, samples: it })
+        })))
+    }
+
+    fn label_values(&self, name: &str, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let set: BTreeSet<String> = self
+            .matching_labels(ms)?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    fn label_names(&self, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut set = BTreeSet::new();
+        for l in self.matching_labels(ms)? {
+            for p in l.iter() {
+                if !set.contains(p.name) {
+                    set.insert(p.name.to_string());
+                }
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{labels, MatchOp, Sample, STALE_NAN_BITS, STALE_NAN};
+
+    fn head() -> Arc<Head> {
+        Head::new(7_200_000, None, Arc::new(Metrics::default()))
+    }
+
+    fn select(h: &Arc<Head>, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
+        let q = HeadQuerier { head: h.clone(), mint, maxt };
+        q.select(true, None, ms)
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                (s.labels, std::iter::from_fn(|| s.samples.next()).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn append_commit_rollback_and_errors() {
+        let h = head();
+        let mut a = h.appender();
+        let l = labels! {"__name__" => "up", "job" => "a"};
+        let r = a.append(0, &l, 10, 1.0).unwrap();
+        assert_eq!(a.append(r, &l, 20, 2.0).unwrap(), r);
+        assert_eq!(a.append(r, &l, 15, 0.0), Err(AppendError::OutOfOrder));
+        assert_eq!(a.append(r, &l, 20, 3.0), Err(AppendError::DuplicateSample));
+        assert_eq!(a.append(r, &l, 20, 2.0), Ok(r));
+        assert!(select(&h, 0, 100, &[]).is_empty(), "invisible before commit");
+        a.commit().unwrap();
+        a.append(r, &l, 30, STALE_NAN).unwrap();
+        a.commit().unwrap();
+        a.append(r, &l, 40, 4.0).unwrap();
+        a.rollback();
+        let got = select(&h, 0, 100, &[Matcher::equal("job", "a")]);
+        assert_eq!(got.len(), 1);
+        let ts: Vec<i64> = got[0].1.iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![10, 20, 30]);
+        assert_eq!(got[0].1[2].v.to_bits(), STALE_NAN_BITS);
+        assert_eq!(a.append(0, &Labels::empty(), 1, 1.0), Err(AppendError::InvalidLabels("empty label set".into())));
+        assert_eq!(h.stats().num_samples, 3);
+        assert_eq!((h.stats().min_time, h.stats().max_time), (10, 30));
+    }
+
+    #[test]
+    fn chunks_cut_at_120_and_at_range_boundaries() {
+        let h = head();
+        let mut a = h.appender();
+        let l = labels! {"a" => "b"};
+        for i in 0..500 {
+            a.append(0, &l, i * 15_000, i as f64).unwrap();
+        }
+        a.commit().unwrap();
+        // 500 samples at 15s span 2h05m: four full chunks up to the 2h boundary, then one with 20 samples.
+        let g = h.series.iter().map(|s| s.0.lock().series.values().map(|s| s.num_chunks()).sum::<usize>()).sum::<usize>();
+        assert_eq!(g, 5);
+        let got = select(&h, 7_100_000, 7_300_000, &[]);
+        assert_eq!(got[0].1.first().map(|s| s.t), Some(7_110_000));
+        assert_eq!(got[0].1.last().map(|s| s.t), Some(7_290_000));
+    }
+
+    #[test]
+    fn matchers_and_label_queries() {
+        let h = head();
+        let mut a = h.appender();
+        for (job, inst) in [("a", "1"), ("a", "2"), ("b", "1")] {
+            a.append(0, &labels! {"__name__" => "up", "job" => job, "instance" => inst}, 1, 1.0).unwrap();
+        }
+        a.append(0, &labels! {"__name__" => "other"}, 1, 1.0).unwrap();
+        a.commit().unwrap();
+        let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
+        assert_eq!(select(&h, 0, 10, &[m(MatchOp::Equal, "job", "a")]).len(), 2);
+        assert_eq!(select(&h, 0, 10, &[m(MatchOp::NotEqual, "job", "a")]).len(), 2);
+        assert_eq!(select(&h, 0, 10, &[m(MatchOp::Regex, "job", "a|b"), m(MatchOp::Equal, "instance", "1")]).len(), 2);
+        assert_eq!(select(&h, 0, 10, &[m(MatchOp::Equal, "job", "")]).len(), 1);
+        assert_eq!(select(&h, 2, 10, &[]).len(), 0);
+        let q = HeadQuerier { head: h.clone(), mint: 0, maxt: 10 };
+        assert_eq!(q.label_values("job", &[]).unwrap(), vec!["a", "b"]);
+        assert_eq!(q.label_names(&[m(MatchOp::Equal, "__name__", "other")]).unwrap(), vec!["__name__"]);
+    }
+
+    #[test]
+    fn truncate_drops_old_data_and_series() {
+        let h = head();
+        let mut a = h.appender();
+        let old = labels! {"s" => "old"};
+        let new = labels! {"s" => "new"};
+        a.append(0, &old, 1000, 1.0).unwrap();
+        a.append(0, &new, 1000, 1.0).unwrap();
+        a.append(0, &new, 7_200_000, 2.0).unwrap();
+        a.commit().unwrap();
+        assert_eq!(h.stats().num_series, 2);
+        h.truncate(7_200_000);
+        assert_eq!(h.stats().num_series, 1);
+        assert_eq!(h.stats().num_samples, 1);
+        assert_eq!(h.num_symbols(), 2);
+        assert_eq!(a.append(0, &new, 5, 1.0), Err(AppendError::OutOfBounds));
+        let got = select(&h, i64::MIN, i64::MAX, &[]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, vec![Sample::new(7_200_000, 2.0)]);
+        // The removed series can come back with a fresh ref.
+        a.append(0, &old, 7_300_000, 1.0).unwrap();
+        a.commit().unwrap();
+        assert_eq!(select(&h, 0, i64::MAX, &[Matcher::equal("s", "old")]).len(), 1);
+    }
+
+    #[test]
+    fn concurrent_appenders() {
+        let h = head();
+        std::thread::scope(|sc| {
+            for th in 0..4 {
+                let h = h.clone();
+                sc.spawn(move || {
+                    let mut a = h.appender();
+                    let ls: Vec<Labels> =
+                        (0..200).map(|i| labels! {"th" => th.to_string(), "i" => i.to_string()}).collect();
+                    let mut refs = vec![0; ls.len()];
+                    for t in 0..50 {
+                        for (i, l) in ls.iter().enumerate() {
+                            refs[i] = a.append(refs[i], l, t * 1000, t as f64).unwrap();
+                        }
+                        a.commit().unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(h.stats().num_series, 800);
+        assert_eq!(h.stats().num_samples, 800 * 50);
+    }
+}
