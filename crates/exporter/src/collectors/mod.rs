@@ -17,7 +17,7 @@ mod arp;
 // TODO mod btrfs;
 mod conntrack;
 mod cpu;
-// TODO mod cpufreq;
+mod cpufreq;
 mod diskstats;
 // TODO mod dmi;
 // TODO mod edac;
@@ -25,13 +25,13 @@ mod entropy;
 // TODO mod fibrechannel;
 mod filefd;
 mod filesystem;
-// TODO mod hwmon;
+mod hwmon;
 // TODO mod infiniband;
 // TODO mod ipvs;
 mod loadavg;
 // TODO mod mdadm;
 mod meminfo;
-// TODO mod netclass;
+mod netclass;
 mod netdev;
 mod netstat;
 // TODO mod nfs;
@@ -42,13 +42,13 @@ mod pressure;
 pub(crate) mod process;
 // TODO mod rapl;
 mod schedstat;
-// TODO mod selinux;
+mod selinux;
 mod sockstat;
 mod softnet;
 mod stat;
 // TODO mod tapestats;
 mod textfile;
-// TODO mod thermal_zone;
+mod thermal_zone;
 mod time;
 mod timex;
 mod udp_queues;
@@ -264,7 +264,7 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
 // TODO     "btrfs" => btrfs::Btrfs,
     "conntrack" => conntrack::Conntrack,
     "cpu" => cpu::Cpu::default(),
-// TODO     "cpufreq" => cpufreq::Cpufreq,
+    "cpufreq" => cpufreq::Cpufreq,
     "diskstats" => diskstats::Diskstats::default(),
 // TODO     "dmi" => dmi::Dmi,
 // TODO     "edac" => edac::Edac,
@@ -272,13 +272,13 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
 // TODO     "fibrechannel" => fibrechannel::Fibrechannel,
     "filefd" => filefd::Filefd,
     "filesystem" => filesystem::Filesystem::default(),
-// TODO     "hwmon" => hwmon::Hwmon,
+    "hwmon" => hwmon::Hwmon,
 // TODO     "infiniband" => infiniband::Infiniband,
 // TODO     "ipvs" => ipvs::Ipvs,
     "loadavg" => loadavg::Loadavg,
 // TODO     "mdadm" => mdadm::Mdadm,
     "meminfo" => meminfo::Meminfo,
-// TODO     "netclass" => netclass::Netclass,
+    "netclass" => netclass::Netclass,
     "netdev" => netdev::Netdev,
     "netstat" => netstat::Netstat::default(),
 // TODO     "nfs" => nfs::Nfs,
@@ -289,13 +289,13 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "pressure" => pressure::Pressure,
 // TODO     "rapl" => rapl::Rapl,
     "schedstat" => schedstat::Schedstat,
-// TODO     "selinux" => selinux::Selinux,
+    "selinux" => selinux::Selinux,
     "sockstat" => sockstat::Sockstat,
     "softnet" => softnet::Softnet,
     "stat" => stat::Stat,
 // TODO     "tapestats" => tapestats::Tapestats,
     "textfile" => textfile::Textfile::default(),
-// TODO     "thermal_zone" => thermal_zone::ThermalZone,
+    "thermal_zone" => thermal_zone::ThermalZone,
     "time" => time::Time,
     "timex" => timex::Timex,
     "udp_queues" => udp_queues::UdpQueues,
