@@ -4,29 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use model::{Labels, LabelsBuilder, METRIC_NAME};
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use crate::eval::{Ev, Matrix, Result};
+use crate::eval::{Ev, IdBuild, Matrix, Result, DUP_LABELSET};
 use crate::plan::{BinOp, Binary, Card, Matching, ValueType};
 use crate::QueryError;
-
-/// Signatures are already hashes; hashing them again would be wasted work.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
 
 pub(crate) fn scalar_binop(op: BinOp, l: f64, r: f64) -> f64 {
     let b = |x: bool| if x { 1.0 } else { 0.0 };
@@ -90,27 +71,37 @@ pub(crate) fn eval_binary(ev: &Ev, b: &Binary) -> Result<Matrix> {
 
 fn vector_scalar(ev: &Ev, op: BinOp, vec: &Matrix, sc: &Matrix, swap: bool, return_bool: bool) -> Result<Matrix> {
     let drop = op.drops_metric_name() || return_bool;
-    // Output labels per input series, computed once rather than once per step.
-    let labels: Vec<Labels> = vec.iter().map(|s| if drop { drop_name(&s.labels) } else { s.labels.clone() }).collect();
-    ev.range_eval(&[vec, sc], |_, _, v, out| {
-        let Some(&(_, s)) = v[1].first() else { return Ok(()) };
-        for &(i, x) in &v[0] {
-            let (lf, rf) = if swap { (s, x) } else { (x, s) };
-            let (mut val, mut keep) = elem_binop(op, lf, rf);
-            // A comparison keeps the vector element's value even when the scalar is on the left.
-            if op.is_comparison() && swap {
-                val = rf;
+    ev.range_eval_keyed(
+        &[vec, sc],
+        |_, _, v, out| {
+            let Some(&(_, s)) = v[1].first() else { return Ok(()) };
+            for &(i, x) in &v[0] {
+                let (lf, rf) = if swap { (s, x) } else { (x, s) };
+                let (mut val, mut keep) = elem_binop(op, lf, rf);
+                // A comparison keeps the vector element's value even when the scalar is on the left.
+                if op.is_comparison() && swap {
+                    val = rf;
+                }
+                if return_bool {
+                    val = if keep { 1.0 } else { 0.0 };
+                    keep = true;
+                }
+                if keep {
+                    out.push((i as u64, val));
+                }
             }
-            if return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-                keep = true;
+            Ok(())
+        },
+        |k| {
+            let l = &vec[k as usize].labels;
+            if drop {
+                drop_name(l)
+            } else {
+                l.clone()
             }
-            if keep {
-                out.push((labels[i].clone(), val));
-            }
-        }
-        Ok(())
-    })
+        },
+        DUP_LABELSET,
+    )
 }
 
 fn signatures(m: &Matrix, matching: &Matching) -> Vec<u64> {
@@ -167,43 +158,61 @@ fn vector_vector(ev: &Ev, b: &Binary, lhs: &Matrix, rhs: &Matrix) -> Result<Matr
     let lsig = signatures(lhs, m);
     let rsig = signatures(rhs, m);
     let mut set: HashSet<u64, IdBuild> = HashSet::default();
+    // Output keys: lhs series index, or RHS_KEY | rhs series index.
+    const RHS_KEY: u64 = 1 << 63;
+    let label_of = |k: u64| if k & RHS_KEY != 0 { rhs[(k & !RHS_KEY) as usize].labels.clone() } else { lhs[k as usize].labels.clone() };
     match b.op {
-        BinOp::And => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
-            if v[0].is_empty() || v[1].is_empty() {
-                return Ok(());
-            }
-            set.clear();
-            set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
-            for &(i, x) in &v[0] {
-                if set.contains(&lsig[i]) {
-                    out.push((lhs[i].labels.clone(), x));
+        BinOp::And => ev.range_eval_keyed(
+            &[lhs, rhs],
+            |_, _, v, out| {
+                if v[0].is_empty() || v[1].is_empty() {
+                    return Ok(());
                 }
-            }
-            Ok(())
-        }),
-        BinOp::Or => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
-            set.clear();
-            for &(i, x) in &v[0] {
-                set.insert(lsig[i]);
-                out.push((lhs[i].labels.clone(), x));
-            }
-            for &(i, x) in &v[1] {
-                if !set.contains(&rsig[i]) {
-                    out.push((rhs[i].labels.clone(), x));
+                set.clear();
+                set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
+                for &(i, x) in &v[0] {
+                    if set.contains(&lsig[i]) {
+                        out.push((i as u64, x));
+                    }
                 }
-            }
-            Ok(())
-        }),
-        BinOp::Unless => ev.range_eval(&[lhs, rhs], |_, _, v, out| {
-            set.clear();
-            set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
-            for &(i, x) in &v[0] {
-                if !set.contains(&lsig[i]) {
-                    out.push((lhs[i].labels.clone(), x));
+                Ok(())
+            },
+            label_of,
+            DUP_LABELSET,
+        ),
+        BinOp::Or => ev.range_eval_keyed(
+            &[lhs, rhs],
+            |_, _, v, out| {
+                set.clear();
+                for &(i, x) in &v[0] {
+                    set.insert(lsig[i]);
+                    out.push((i as u64, x));
                 }
-            }
-            Ok(())
-        }),
+                for &(i, x) in &v[1] {
+                    if !set.contains(&rsig[i]) {
+                        out.push((RHS_KEY | i as u64, x));
+                    }
+                }
+                Ok(())
+            },
+            label_of,
+            DUP_LABELSET,
+        ),
+        BinOp::Unless => ev.range_eval_keyed(
+            &[lhs, rhs],
+            |_, _, v, out| {
+                set.clear();
+                set.extend(v[1].iter().map(|&(i, _)| rsig[i]));
+                for &(i, x) in &v[0] {
+                    if !set.contains(&lsig[i]) {
+                        out.push((i as u64, x));
+                    }
+                }
+                Ok(())
+            },
+            label_of,
+            DUP_LABELSET,
+        ),
         op => arith(ev, b, op, lhs, rhs, &lsig, &rsig),
     }
 }
@@ -217,63 +226,67 @@ fn arith(ev: &Ev, b: &Binary, op: BinOp, lhs: &Matrix, rhs: &Matrix, lsig: &[u64
     // After the swap, "l" is the many side (or either side for one-to-one) and "r" the one side.
     let (lm, rm, ls, rs, li, ri) = if swap { (rhs, lhs, rsig, lsig, 1, 0) } else { (lhs, rhs, lsig, rsig, 0, 1) };
     let mut right: HashMap<u64, (usize, f64), IdBuild> = HashMap::default();
-    let mut matched: HashMap<u64, Option<HashSet<u64, IdBuild>>, IdBuild> = HashMap::default();
-    let mut cache: HashMap<(usize, usize), Labels, Xxh3DefaultBuilder> = HashMap::default();
-    ev.range_eval(&[lhs, rhs], |_, _, v, out| {
-        let (lv, rv) = (&v[li], &v[ri]);
-        if lv.is_empty() || rv.is_empty() {
-            return Ok(());
-        }
-        right.clear();
-        for &(i, x) in rv.iter() {
-            if let Some(&(dup, _)) = right.get(&rs[i]) {
-                let side = if swap { "left" } else { "right" };
-                return Err(QueryError::Execution(format!(
-                    "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    match_labels(&rm[i].labels, m),
-                    side,
-                    rm[i].labels,
-                    rm[dup].labels
-                )));
+    // One-to-one: match signatures used this step. Many-to-one: (signature, result-labels hash) pairs.
+    let mut matched: HashSet<u64, IdBuild> = HashSet::default();
+    let mut matched_pairs: HashSet<(u64, u64), IdBuild> = HashSet::default();
+    // Hash of the result labels per (many index, one index) pair, for the many-to-one uniqueness check.
+    let mut pair_hash: HashMap<u64, u64, IdBuild> = HashMap::default();
+    let key = |i: usize, j: usize| ((i as u64) << 32) | j as u64;
+    ev.range_eval_keyed(
+        &[lhs, rhs],
+        |_, _, v, out| {
+            let (lv, rv) = (&v[li], &v[ri]);
+            if lv.is_empty() || rv.is_empty() {
+                return Ok(());
             }
-            right.insert(rs[i], (i, x));
-        }
-        matched.clear();
-        for &(i, x) in lv.iter() {
-            let sig = ls[i];
-            let Some(&(j, y)) = right.get(&sig) else { continue };
-            let (fl, fr) = if swap { (y, x) } else { (x, y) };
-            let (mut val, keep) = elem_binop(op, fl, fr);
-            if b.return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
-            }
-            let metric = cache
-                .entry((i, j))
-                .or_insert_with(|| result_metric(&lm[i].labels, &rm[j].labels, op, m, b.return_bool))
-                .clone();
-            if m.card == Card::OneToOne {
-                if matched.contains_key(&sig) {
-                    return Err(QueryError::Execution(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                            .into(),
-                    ));
+            right.clear();
+            for &(i, x) in rv.iter() {
+                if let Some(&(dup, _)) = right.get(&rs[i]) {
+                    let side = if swap { "left" } else { "right" };
+                    return Err(QueryError::Execution(format!(
+                        "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        match_labels(&rm[i].labels, m),
+                        side,
+                        rm[i].labels,
+                        rm[dup].labels
+                    )));
                 }
-                matched.insert(sig, None);
-            } else {
-                let h = metric.stable_hash();
-                let set = matched.entry(sig).or_insert_with(|| Some(HashSet::default()));
-                if let Some(set) = set {
-                    if !set.insert(h) {
+                right.insert(rs[i], (i, x));
+            }
+            matched.clear();
+            matched_pairs.clear();
+            for &(i, x) in lv.iter() {
+                let sig = ls[i];
+                let Some(&(j, y)) = right.get(&sig) else { continue };
+                let (fl, fr) = if swap { (y, x) } else { (x, y) };
+                let (mut val, keep) = elem_binop(op, fl, fr);
+                if b.return_bool {
+                    val = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                }
+                if m.card == Card::OneToOne {
+                    if !matched.insert(sig) {
+                        return Err(QueryError::Execution(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                                .into(),
+                        ));
+                    }
+                } else {
+                    let h = *pair_hash
+                        .entry(key(i, j))
+                        .or_insert_with(|| result_metric(&lm[i].labels, &rm[j].labels, op, m, b.return_bool).stable_hash());
+                    if !matched_pairs.insert((sig, h)) {
                         return Err(QueryError::Execution(
                             "multiple matches for labels: grouping labels must ensure unique matches".into(),
                         ));
                     }
                 }
+                out.push((key(i, j), val));
             }
-            out.push((metric, val));
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+        |k| result_metric(&lm[(k >> 32) as usize].labels, &rm[(k & 0xffff_ffff) as usize].labels, op, m, b.return_bool),
+        DUP_LABELSET,
+    )
 }

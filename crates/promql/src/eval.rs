@@ -333,6 +333,25 @@ impl Window {
     }
 }
 
+/// Hasher for keys that are already well-mixed hashes or small ids: hashing them again would be wasted work.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Spread small ids (series indexes) over the table; a no-op for real hashes in effect.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+pub(crate) type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+
 /// Output of one step of [`Ev::range_eval`].
 pub(crate) type StepOut = Vec<(Labels, f64)>;
 
@@ -597,11 +616,80 @@ impl<'a> Ev<'a> {
                     }
                     Entry::Vacant(e) => {
                         let idx = result.len();
-                        result.push(Series { labels: e.key().clone(), points: Vec::with_capacity(self.r.steps().min(1024)) });
+                        result.push(Series { labels: e.key().clone(), points: Vec::with_capacity(self.r.steps().min(64)) });
                         result[idx].points.push(Sample::new(ts, v));
                         e.insert((idx, ts));
                     }
                 }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Like [`Ev::range_eval`], but `f` names each output by a `u64` key (an input series index, a pair of
+    /// them) and `label_of` turns a key into labels the first time it is seen. Steps then cost a hash lookup of
+    /// an integer instead of hashing and cloning label sets — the hot path of binary operators and functions
+    /// over many series. Outputs with different keys but equal labels still merge into one series, and two at
+    /// the same step are an error (`dup_msg`), as in Prometheus.
+    pub fn range_eval_keyed<F, L>(&self, args: &[&Matrix], mut f: F, mut label_of: L, dup_msg: &str) -> Result<Matrix>
+    where
+        F: FnMut(i64, usize, &[Vec<(usize, f64)>], &mut Vec<(u64, f64)>) -> Result<()>,
+        L: FnMut(u64) -> Labels,
+    {
+        let mut cursors: Vec<Vec<usize>> = args.iter().map(|m| vec![0usize; m.len()]).collect();
+        let mut vecs: Vec<Vec<(usize, f64)>> = args.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut out: Vec<(u64, f64)> = Vec::new();
+        let mut result: Matrix = Vec::new();
+        let mut last_ts: Vec<i64> = Vec::new();
+        let mut by_key: HashMap<u64, usize, IdBuild> = HashMap::default();
+        let mut by_labels: HashMap<Labels, usize, Xxh3DefaultBuilder> = HashMap::default();
+        // Small initial capacity: a large one per series would dwarf the data for sparse results.
+        let cap = self.r.steps().min(64);
+        for (step, ts) in self.r.iter().enumerate() {
+            self.lim.check_now()?;
+            let mut in_step = 0;
+            for (i, m) in args.iter().enumerate() {
+                let v = &mut vecs[i];
+                v.clear();
+                for (si, s) in m.iter().enumerate() {
+                    let c = &mut cursors[i][si];
+                    if let Some(p) = s.points.get(*c) {
+                        if p.t == ts {
+                            v.push((si, p.v));
+                            *c += 1;
+                        }
+                    }
+                }
+                in_step += v.len();
+            }
+            self.lim.transient(in_step)?;
+            out.clear();
+            f(ts, step, &vecs, &mut out)?;
+            self.lim.add(out.len())?;
+            for &(key, v) in &out {
+                let idx = match by_key.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        let labels = label_of(key);
+                        let i = match by_labels.get(&labels) {
+                            Some(&i) => i,
+                            None => {
+                                let n = result.len();
+                                by_labels.insert(labels.clone(), n);
+                                result.push(Series { labels, points: Vec::with_capacity(cap) });
+                                last_ts.push(i64::MIN);
+                                n
+                            }
+                        };
+                        by_key.insert(key, i);
+                        i
+                    }
+                };
+                if last_ts[idx] == ts {
+                    return Err(QueryError::Execution(dup_msg.to_string()));
+                }
+                last_ts[idx] = ts;
+                result[idx].points.push(Sample::new(ts, v));
             }
         }
         Ok(result)

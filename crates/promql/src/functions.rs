@@ -347,13 +347,33 @@ pub(crate) fn eval_call(ev: &Ev, func: Func, args: &[Node]) -> Result<Matrix> {
 
 /// Applies `f` to every value, dropping metric names (Prometheus's `simpleFunc`).
 fn simple(ev: &Ev, m: &Matrix, f: impl Fn(f64) -> f64) -> Result<Matrix> {
-    let labels: Vec<Labels> = m.iter().map(|s| drop_name(&s.labels)).collect();
-    ev.range_eval(&[m], |_, _, v, out| {
-        for &(i, x) in &v[0] {
-            out.push((labels[i].clone(), f(x)));
-        }
-        Ok(())
-    })
+    ev.range_eval_keyed(
+        &[m],
+        |_, _, v, out| {
+            out.extend(v[0].iter().map(|&(i, x)| (i as u64, f(x))));
+            Ok(())
+        },
+        |k| drop_name(&m[k as usize].labels),
+        DUP_LABELSET,
+    )
+}
+
+/// Like [`simple`], with access to the step's other arguments.
+fn per_element(
+    ev: &Ev,
+    args: &[&Matrix],
+    mut f: impl FnMut(i64, &[Vec<(usize, f64)>], &mut Vec<(u64, f64)>),
+) -> Result<Matrix> {
+    let m = args[0];
+    ev.range_eval_keyed(
+        args,
+        |ts, _, v, out| {
+            f(ts, v, out);
+            Ok(())
+        },
+        |k| drop_name(&m[k as usize].labels),
+        DUP_LABELSET,
+    )
 }
 
 fn drop_name(l: &Labels) -> Labels {
@@ -406,10 +426,11 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
     let mut out: Matrix = Vec::with_capacity(sources.len());
     let mut buf: Vec<Sample> = Vec::new();
     let mut scratch: Vec<f64> = Vec::new();
+    let mut warned: std::collections::HashSet<String> = std::collections::HashSet::new();
     for s in sources {
         ev.lim.check_now()?;
         let labels = if func == Func::LastOverTime { s.labels.clone() } else { drop_name(&s.labels) };
-        let metric_name = s.labels.metric_name().map(str::to_string);
+        let labels_for_warning = s.labels.clone();
         let mut w = Window::new(s.samples, std::mem::take(&mut buf));
         let mut points = Vec::new();
         let mut saw_samples = false;
@@ -442,8 +463,8 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
         }
         buf = w.into_buf();
         if saw_samples && matches!(func, Func::Rate | Func::Increase) {
-            if let Some(name) = &metric_name {
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| name.ends_with(suf)) {
+            if let Some(name) = s_labels_name(&labels_for_warning) {
+                if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| name.ends_with(suf)) && warned.insert(name.to_string()) {
                     ev.warn(format!(
                         "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
                     ));
@@ -477,6 +498,10 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
         return Err(QueryError::Execution(DUP_LABELSET.into()));
     }
     Ok(out)
+}
+
+fn s_labels_name(l: &Labels) -> Option<&str> {
+    l.metric_name()
 }
 
 fn string_arg(args: &[Node], i: usize) -> Result<&str> {
@@ -686,15 +711,9 @@ fn instant_function(ev: &Ev, func: Func, args: &[Node]) -> Result<Matrix> {
                 v
             }
         }),
-        Func::Timestamp => {
-            let labels: Vec<Labels> = vals[0].iter().map(|s| drop_name(&s.labels)).collect();
-            ev.range_eval(&refs, |ts, _, v, out| {
-                for &(i, _) in &v[0] {
-                    out.push((labels[i].clone(), ts as f64 / 1000.0));
-                }
-                Ok(())
-            })
-        }
+        Func::Timestamp => per_element(ev, &refs, |ts, v, out| {
+            out.extend(v[0].iter().map(|&(i, _)| (i as u64, ts as f64 / 1000.0)));
+        }),
         Func::Time => ev.range_eval(&[], |ts, _, _, out| {
             out.push((empty(), ts as f64 / 1000.0));
             Ok(())
@@ -713,42 +732,32 @@ fn instant_function(ev: &Ev, func: Func, args: &[Node]) -> Result<Matrix> {
             out.push((empty(), if v[0].len() == 1 { v[0][0].1 } else { f64::NAN }));
             Ok(())
         }),
-        Func::Clamp | Func::ClampMax | Func::ClampMin => {
-            let labels: Vec<Labels> = vals[0].iter().map(|s| drop_name(&s.labels)).collect();
-            ev.range_eval(&refs, |_, _, v, out| {
-                let s1 = v.get(1).and_then(|x| x.first()).map_or(f64::NAN, |x| x.1);
-                let s2 = v.get(2).and_then(|x| x.first()).map_or(f64::NAN, |x| x.1);
-                let (lo, hi) = match func {
-                    Func::Clamp => (s1, s2),
-                    Func::ClampMax => (f64::NEG_INFINITY, s1),
-                    _ => (s1, f64::INFINITY),
+        Func::Clamp | Func::ClampMax | Func::ClampMin => per_element(ev, &refs, |_, v, out| {
+            let s1 = v.get(1).and_then(|x| x.first()).map_or(f64::NAN, |x| x.1);
+            let s2 = v.get(2).and_then(|x| x.first()).map_or(f64::NAN, |x| x.1);
+            let (lo, hi) = match func {
+                Func::Clamp => (s1, s2),
+                Func::ClampMax => (f64::NEG_INFINITY, s1),
+                _ => (s1, f64::INFINITY),
+            };
+            if func == Func::Clamp && hi < lo {
+                return;
+            }
+            for &(i, x) in &v[0] {
+                // Go's math.Max/Min propagate NaN; Rust's f64::max/min would drop it.
+                let y = match func {
+                    Func::Clamp => go_max(lo, go_min(hi, x)),
+                    Func::ClampMax => go_min(hi, x),
+                    _ => go_max(lo, x),
                 };
-                if func == Func::Clamp && hi < lo {
-                    return Ok(());
-                }
-                for &(i, x) in &v[0] {
-                    // Go's math.Max/Min propagate NaN; Rust's f64::max/min would drop it.
-                    let y = match func {
-                        Func::Clamp => go_max(lo, go_min(hi, x)),
-                        Func::ClampMax => go_min(hi, x),
-                        _ => go_max(lo, x),
-                    };
-                    out.push((labels[i].clone(), y));
-                }
-                Ok(())
-            })
-        }
-        Func::Round => {
-            let labels: Vec<Labels> = vals[0].iter().map(|s| drop_name(&s.labels)).collect();
-            ev.range_eval(&refs, |_, _, v, out| {
-                let to_nearest = v.get(1).and_then(|x| x.first()).map_or(1.0, |x| x.1);
-                let inv = 1.0 / to_nearest;
-                for &(i, x) in &v[0] {
-                    out.push((labels[i].clone(), (x * inv + 0.5).floor() / inv));
-                }
-                Ok(())
-            })
-        }
+                out.push((i as u64, y));
+            }
+        }),
+        Func::Round => per_element(ev, &refs, |_, v, out| {
+            let to_nearest = v.get(1).and_then(|x| x.first()).map_or(1.0, |x| x.1);
+            let inv = 1.0 / to_nearest;
+            out.extend(v[0].iter().map(|&(i, x)| (i as u64, (x * inv + 0.5).floor() / inv)));
+        }),
         Func::Absent => {
             let labels = match &args[0] {
                 Node::VectorSel(sel) => sel.absent_labels.clone(),
@@ -776,12 +785,8 @@ fn instant_function(ev: &Ev, func: Func, args: &[Node]) -> Result<Matrix> {
                     Ok(())
                 });
             }
-            let labels: Vec<Labels> = vals[0].iter().map(|s| drop_name(&s.labels)).collect();
-            ev.range_eval(&refs, |_, _, v, out| {
-                for &(i, x) in &v[0] {
-                    out.push((labels[i].clone(), date_part(func, x)));
-                }
-                Ok(())
+            per_element(ev, &refs, |_, v, out| {
+                out.extend(v[0].iter().map(|&(i, x)| (i as u64, date_part(func, x))));
             })
         }
         Func::Sort | Func::SortDesc | Func::SortByLabel | Func::SortByLabelDesc => {
