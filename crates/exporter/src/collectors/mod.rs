@@ -13,14 +13,14 @@ use crate::{Args, ExporterError};
 
 mod arp;
 // TODO mod bcache;
-// TODO mod bonding;
+mod bonding;
 // TODO mod btrfs;
 mod conntrack;
 mod cpu;
 mod cpufreq;
 mod diskstats;
-// TODO mod dmi;
-// TODO mod edac;
+mod dmi;
+mod edac;
 mod entropy;
 // TODO mod fibrechannel;
 mod filefd;
@@ -29,18 +29,18 @@ mod hwmon;
 // TODO mod infiniband;
 // TODO mod ipvs;
 mod loadavg;
-// TODO mod mdadm;
+mod mdadm;
 mod meminfo;
 mod netclass;
 mod netdev;
 mod netstat;
-// TODO mod nfs;
-// TODO mod nvme;
+mod nfs;
+mod nvme;
 mod os;
-// TODO mod powersupply;
+mod powersupply;
 mod pressure;
 pub(crate) mod process;
-// TODO mod rapl;
+mod rapl;
 mod schedstat;
 mod selinux;
 mod sockstat;
@@ -260,14 +260,14 @@ macro_rules! table {
 pub const COLLECTORS: &[CollectorInfo] = table! {
     "arp" => arp::Arp::default(),
 // TODO     "bcache" => bcache::Bcache,
-// TODO     "bonding" => bonding::Bonding,
+    "bonding" => bonding::Bonding,
 // TODO     "btrfs" => btrfs::Btrfs,
     "conntrack" => conntrack::Conntrack,
     "cpu" => cpu::Cpu::default(),
     "cpufreq" => cpufreq::Cpufreq,
     "diskstats" => diskstats::Diskstats::default(),
-// TODO     "dmi" => dmi::Dmi,
-// TODO     "edac" => edac::Edac,
+    "dmi" => dmi::Dmi,
+    "edac" => edac::Edac,
     "entropy" => entropy::Entropy,
 // TODO     "fibrechannel" => fibrechannel::Fibrechannel,
     "filefd" => filefd::Filefd,
@@ -276,18 +276,18 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
 // TODO     "infiniband" => infiniband::Infiniband,
 // TODO     "ipvs" => ipvs::Ipvs,
     "loadavg" => loadavg::Loadavg,
-// TODO     "mdadm" => mdadm::Mdadm,
+    "mdadm" => mdadm::Mdadm,
     "meminfo" => meminfo::Meminfo,
     "netclass" => netclass::Netclass,
     "netdev" => netdev::Netdev,
     "netstat" => netstat::Netstat::default(),
-// TODO     "nfs" => nfs::Nfs,
-// TODO     "nfsd" => nfs::Nfsd,
-// TODO     "nvme" => nvme::Nvme,
+    "nfs" => nfs::Nfs,
+    "nfsd" => nfs::Nfsd,
+    "nvme" => nvme::Nvme,
     "os" => os::Os::default(),
-// TODO     "powersupplyclass" => powersupply::PowerSupply,
+    "powersupplyclass" => powersupply::PowerSupply,
     "pressure" => pressure::Pressure,
-// TODO     "rapl" => rapl::Rapl,
+    "rapl" => rapl::Rapl,
     "schedstat" => schedstat::Schedstat,
     "selinux" => selinux::Selinux,
     "sockstat" => sockstat::Sockstat,
