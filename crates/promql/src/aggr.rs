@@ -125,6 +125,109 @@ struct Group {
     values: Vec<f64>,
 }
 
+/// Most (group, step) accumulators the series-major path may allocate (24 bytes each).
+const SERIES_MAJOR_MAX_CELLS: usize = 1 << 20;
+
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    value: f64,
+    mean: f64,
+    count: u64,
+}
+
+impl Acc {
+    /// Folds one value in, exactly as Prometheus's `aggregation` does for one group at one step.
+    #[inline]
+    fn fold(&mut self, op: AggOp, f: f64) {
+        if self.count == 0 {
+            self.count = 1;
+            self.mean = f;
+            self.value = match op {
+                AggOp::Stddev | AggOp::Stdvar => 0.0,
+                AggOp::Group => 1.0,
+                _ => f,
+            };
+            return;
+        }
+        match op {
+            AggOp::Sum => self.value += f,
+            AggOp::Avg => {
+                self.count += 1;
+                if self.mean.is_infinite() {
+                    if f.is_infinite() && (self.mean > 0.0) == (f > 0.0) {
+                        return;
+                    }
+                    if !f.is_infinite() && !f.is_nan() {
+                        return;
+                    }
+                }
+                let n = self.count as f64;
+                self.mean += f / n - self.mean / n;
+            }
+            AggOp::Max => {
+                if self.value < f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Min => {
+                if self.value > f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Count => self.count += 1,
+            AggOp::Stddev | AggOp::Stdvar => {
+                self.count += 1;
+                let delta = f - self.mean;
+                self.mean += delta / self.count as f64;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&self, op: AggOp) -> f64 {
+        match op {
+            AggOp::Avg => self.mean,
+            AggOp::Count => self.count as f64,
+            AggOp::Stdvar => self.value / self.count as f64,
+            AggOp::Stddev => (self.value / self.count as f64).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
+/// Sum-like aggregations series by series: each input series' points are folded into a (group × step) table.
+/// Every (group, step) cell still sees its inputs in series order, so results equal the step-by-step
+/// evaluation bit for bit, but memory is read sequentially instead of hopping across all series each step.
+fn series_major(ev: &Ev, op: AggOp, input: &Matrix, series_group: &[usize], mut result: Matrix) -> Result<Matrix> {
+    let steps = ev.r.steps();
+    let mut acc = vec![Acc::default(); result.len() * steps];
+    for (si, s) in input.iter().enumerate() {
+        ev.lim.tick()?;
+        let g = series_group[si];
+        let row = &mut acc[g * steps..(g + 1) * steps];
+        for p in &s.points {
+            let k = ((p.t - ev.r.start) / ev.r.interval) as usize;
+            if let Some(cell) = row.get_mut(k) {
+                cell.fold(op, p.v);
+            }
+        }
+    }
+    let mut added = 0;
+    for (g, series) in result.iter_mut().enumerate() {
+        let row = &acc[g * steps..(g + 1) * steps];
+        for (k, cell) in row.iter().enumerate() {
+            if cell.count > 0 {
+                series.points.push(Sample::new(ev.r.start + k as i64 * ev.r.interval, cell.finish(op)));
+                added += 1;
+            }
+        }
+    }
+    ev.lim.add(added)?;
+    result.retain(|s| !s.points.is_empty());
+    Ok(result)
+}
+
 fn param_value(ev: &Ev, p: &Option<Node>) -> Result<f64> {
     match p {
         Some(p) => {
@@ -177,6 +280,14 @@ pub(crate) fn eval_aggregate(ev: &Ev, a: &Aggregate) -> Result<Matrix> {
     }
     if a.op == AggOp::Quantile && (param.is_nan() || !(0.0..=1.0).contains(&param)) {
         ev.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}", format_go_float(param)));
+    }
+
+    if matches!(
+        a.op,
+        AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Min | AggOp::Max | AggOp::Group | AggOp::Stddev | AggOp::Stdvar
+    ) && groups.len().saturating_mul(ev.r.steps()) <= SERIES_MAJOR_MAX_CELLS
+    {
+        return series_major(ev, a.op, &input, &series_group, result);
     }
 
     let mut cursors = vec![0usize; input.len()];
