@@ -86,15 +86,28 @@ fn synth(n: usize, span_ms: i64) -> Synth {
     Synth { series: Arc::new(series), span_ms }
 }
 
+/// CPU time of this thread (user + system) in ms, from /proc (10ms resolution): wall time is meaningless on
+/// a shared, loaded machine.
+fn thread_cpu_ms() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    // Fields after the command name start at field 3 (state); utime is field 14, stime 15.
+    (ticks(11) + ticks(12)) * 10
+}
+
 fn time(label: &str, f: impl FnOnce() -> Value) {
     let t = Instant::now();
+    let c = thread_cpu_ms();
     let v = f();
+    let cpu = thread_cpu_ms() - c;
     let n = match &v {
         Value::Vector(v) => v.len(),
         Value::Matrix(m) => m.len(),
         _ => 1,
     };
-    println!("{label}: {:?} ({n} result series)", t.elapsed());
+    println!("{label}: {:?} wall, {cpu} ms cpu ({n} result series)", t.elapsed());
 }
 
 #[test]
