@@ -3,6 +3,7 @@
 //!
 //! Transport (HTTP) lives in the `web` crate; this crate turns bytes into storage calls and back.
 
+pub mod client;
 pub mod prompb;
 
 use model::storage::{Appender, Queryable};
