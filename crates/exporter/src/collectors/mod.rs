@@ -12,9 +12,9 @@ use crate::expo::Registry;
 use crate::{Args, ExporterError};
 
 mod arp;
-// TODO mod bcache;
+mod bcache;
 mod bonding;
-// TODO mod btrfs;
+mod btrfs;
 mod conntrack;
 mod cpu;
 mod cpufreq;
@@ -22,16 +22,16 @@ mod diskstats;
 mod dmi;
 mod edac;
 mod entropy;
-// TODO mod fibrechannel;
+mod fibrechannel;
 mod filefd;
 mod filesystem;
 mod hwmon;
-// TODO mod infiniband;
-// TODO mod ipvs;
+mod infiniband;
+mod ipvs;
 mod loadavg;
 mod mdadm;
 mod meminfo;
-mod netclass;
+pub(crate) mod netclass;
 mod netdev;
 mod netstat;
 mod nfs;
@@ -46,7 +46,7 @@ mod selinux;
 mod sockstat;
 mod softnet;
 mod stat;
-// TODO mod tapestats;
+mod tapestats;
 mod textfile;
 mod thermal_zone;
 mod time;
@@ -54,8 +54,8 @@ mod timex;
 mod udp_queues;
 mod uname;
 mod vmstat;
-// TODO mod xfs;
-// TODO mod zfs;
+mod xfs;
+mod zfs;
 
 /// Why a collector produced no (or partial) data this scrape.
 #[derive(Debug, thiserror::Error)]
@@ -259,9 +259,9 @@ macro_rules! table {
 /// Every collector node_exporter 1.5 enables by default on Linux, in its name order.
 pub const COLLECTORS: &[CollectorInfo] = table! {
     "arp" => arp::Arp::default(),
-// TODO     "bcache" => bcache::Bcache,
+    "bcache" => bcache::Bcache,
     "bonding" => bonding::Bonding,
-// TODO     "btrfs" => btrfs::Btrfs,
+    "btrfs" => btrfs::Btrfs,
     "conntrack" => conntrack::Conntrack,
     "cpu" => cpu::Cpu::default(),
     "cpufreq" => cpufreq::Cpufreq,
@@ -269,12 +269,12 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "dmi" => dmi::Dmi,
     "edac" => edac::Edac,
     "entropy" => entropy::Entropy,
-// TODO     "fibrechannel" => fibrechannel::Fibrechannel,
+    "fibrechannel" => fibrechannel::Fibrechannel,
     "filefd" => filefd::Filefd,
     "filesystem" => filesystem::Filesystem::default(),
     "hwmon" => hwmon::Hwmon,
-// TODO     "infiniband" => infiniband::Infiniband,
-// TODO     "ipvs" => ipvs::Ipvs,
+    "infiniband" => infiniband::Infiniband,
+    "ipvs" => ipvs::Ipvs,
     "loadavg" => loadavg::Loadavg,
     "mdadm" => mdadm::Mdadm,
     "meminfo" => meminfo::Meminfo,
@@ -293,7 +293,7 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "sockstat" => sockstat::Sockstat,
     "softnet" => softnet::Softnet,
     "stat" => stat::Stat,
-// TODO     "tapestats" => tapestats::Tapestats,
+    "tapestats" => tapestats::Tapestats,
     "textfile" => textfile::Textfile::default(),
     "thermal_zone" => thermal_zone::ThermalZone,
     "time" => time::Time,
@@ -301,8 +301,8 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "udp_queues" => udp_queues::UdpQueues,
     "uname" => uname::Uname,
     "vmstat" => vmstat::Vmstat,
-// TODO     "xfs" => xfs::Xfs,
-// TODO     "zfs" => zfs::Zfs,
+    "xfs" => xfs::Xfs,
+    "zfs" => zfs::Zfs,
 };
 
 impl CollectorInfo {
