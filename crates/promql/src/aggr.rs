@@ -164,16 +164,8 @@ impl Acc {
                 let n = self.count as f64;
                 self.mean += f / n - self.mean / n;
             }
-            AggOp::Max => {
-                if self.value < f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
-            AggOp::Min => {
-                if self.value > f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
+            AggOp::Max if self.value < f || self.value.is_nan() => self.value = f,
+            AggOp::Min if self.value > f || self.value.is_nan() => self.value = f,
             AggOp::Count => self.count += 1,
             AggOp::Stddev | AggOp::Stdvar => {
                 self.count += 1;

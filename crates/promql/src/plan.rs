@@ -408,7 +408,8 @@ pub(crate) fn lower(e: &Expr, start: i64, end: i64) -> Result<Node, QueryError> 
         }
         Expr::Aggregate(a) => {
             let op = lower_aggop(a.op.id())
-                .ok_or_else(|| QueryError::NotSupported(format!("aggregation {}", a.op)))?;
+                // limitk/limit_ratio are Prometheus 3 additions the parser knows; 2.53 rejects them as unknown.
+                .ok_or_else(|| QueryError::Parse(format!("unknown aggregation operator {:?}", a.op.to_string())))?;
             let (grouping, without) = match &a.modifier {
                 None => (Vec::new(), false),
                 Some(LabelModifier::Include(l)) => (label_list(l), false),
@@ -427,7 +428,8 @@ pub(crate) fn lower(e: &Expr, start: i64, end: i64) -> Result<Node, QueryError> 
         }
         Expr::Call(c) => {
             let func = Func::from_name(c.func.name)
-                .ok_or_else(|| QueryError::NotSupported(format!("function {}()", c.func.name)))?;
+                // Functions of later Prometheus versions that the parser knows: 2.53 does not have them.
+                .ok_or_else(|| QueryError::Parse(format!("unknown function with name {:?}", c.func.name)))?;
             if matches!(
                 func,
                 Func::HistogramAvg

@@ -463,22 +463,10 @@ fn at_modifier_cases(expr: &str, t: i64) -> Vec<(String, i64)> {
     };
     fn walk(e: &mut Expr, at: std::time::SystemTime, unsafe_found: &mut bool) {
         match e {
-            Expr::VectorSelector(vs) => {
-                if vs.at.is_none() {
-                    vs.at = Some(AtModifier::At(at));
-                }
-            }
-            Expr::MatrixSelector(ms) => {
-                if ms.vs.at.is_none() {
-                    ms.vs.at = Some(AtModifier::At(at));
-                }
-            }
+            Expr::VectorSelector(vs) if vs.at.is_none() => vs.at = Some(AtModifier::At(at)),
+            Expr::MatrixSelector(ms) if ms.vs.at.is_none() => ms.vs.at = Some(AtModifier::At(at)),
             // Children of a subquery (which now always has an `@`) are left alone.
-            Expr::Subquery(sq) => {
-                if sq.at.is_none() {
-                    sq.at = Some(AtModifier::At(at));
-                }
-            }
+            Expr::Subquery(sq) if sq.at.is_none() => sq.at = Some(AtModifier::At(at)),
             Expr::Call(c) => {
                 if AT_UNSAFE.contains(&c.func.name) {
                     *unsafe_found = true;
