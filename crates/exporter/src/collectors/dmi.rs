@@ -9,7 +9,7 @@ const FIELDS: [&str; 20] = [
     "bios_date", "bios_release", "bios_vendor", "bios_version", "board_asset_tag", "board_name", "board_serial",
     "board_vendor", "board_version", "chassis_asset_tag", "chassis_serial", "chassis_vendor", "chassis_version",
     "product_family", "product_name", "product_serial", "product_sku", "product_uuid", "product_version",
-    "system_vendor",
+    "sys_vendor",
 ];
 
 impl Collector for Dmi {
@@ -18,7 +18,11 @@ impl Collector for Dmi {
         if !dir.is_dir() {
             return Err(CollectError::io(&dir, std::io::ErrorKind::NotFound.into()));
         }
-        let vals: Vec<(&str, String)> = FIELDS.iter().filter_map(|f| read_attr(&dir.join(f)).map(|v| (*f, v))).collect();
+        // The kernel file is `sys_vendor`; node_exporter labels it `system_vendor`.
+        let vals: Vec<(&str, String)> = FIELDS
+            .iter()
+            .filter_map(|f| read_attr(&dir.join(f)).map(|v| (if *f == "sys_vendor" { "system_vendor" } else { *f }, v)))
+            .collect();
         if vals.is_empty() {
             return Err(CollectError::parse(&dir, "no DMI attributes readable"));
         }

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 
-use super::netclass::parse_int_auto;
 use super::prelude::*;
 
 pub struct Fibrechannel;
@@ -31,13 +30,18 @@ impl Collector for Fibrechannel {
         for host in sorted_dir(&base)? {
             let hd = base.join(&host);
             let a = |f: &str| read_attr(&hd.join(f)).unwrap_or_default();
+            // procfs drops the first two characters (the "0x") of these hex identifiers.
+            let hex = |f: &str| {
+                let v = a(f);
+                if v.len() > 2 { v[2..].to_string() } else { v }
+            };
             let vals = [
                 a("speed"),
                 a("port_state"),
                 a("port_type"),
-                a("port_id"),
-                a("port_name"),
-                a("fabric_name"),
+                hex("port_id"),
+                hex("port_name"),
+                hex("fabric_name"),
                 a("symbolic_name"),
                 a("supported_classes"),
                 a("supported_speeds"),
@@ -51,12 +55,24 @@ impl Collector for Fibrechannel {
             labels.extend(names.iter().zip(&vals).map(|(n, v)| (*n, v.as_str())));
             out.emit("node_fibrechannel_info", "Non-numeric data from /sys/class/fc_host/<host>, value is always 1.", Gauge, &labels, 1.0);
             for (file, suffix, help) in COUNTERS {
-                let v = read_attr(&hd.join("statistics").join(file)).and_then(|v| parse_int_auto(&v)).unwrap_or(0);
+                let v = read_attr(&hd.join("statistics").join(file)).and_then(|v| parse_u64_auto(&v)).unwrap_or(0);
+                // All-ones means the HBA firmware does not implement the counter.
+                if v == u64::MAX {
+                    continue;
+                }
                 s.name.clear();
                 let _ = write!(s.name, "node_fibrechannel_{suffix}");
-                out.emit(&s.name, help, Counter, &[("fc_host", &host)], v as u64 as f64);
+                out.emit(&s.name, help, Counter, &[("fc_host", &host)], v as f64);
             }
         }
         Ok(())
+    }
+}
+
+fn parse_u64_auto(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
     }
 }

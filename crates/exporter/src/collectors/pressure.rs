@@ -26,7 +26,7 @@ impl Collector for Pressure {
             let p = cfg.proc(&format!("pressure/{res}"));
             let text = read_str(&p, &mut s.buf)?;
             let (some, full) = totals(text);
-            let some = some.ok_or_else(|| CollectError::parse(&p, "missing some line"))? / 1e6;
+            let some = some.ok_or_else(|| CollectError::parse(&p, "missing some line"))? / 1000.0 / 1000.0;
             match res {
                 "cpu" => out.emit(
                     "node_pressure_cpu_waiting_seconds_total",
@@ -48,7 +48,7 @@ impl Collector for Pressure {
                         "Total time in seconds no process could make progress due to IO congestion",
                         Counter,
                         &[],
-                        full.unwrap_or(0.0) / 1e6,
+                        full.unwrap_or(0.0) / 1000.0 / 1000.0,
                     );
                 }
                 _ => {
@@ -64,7 +64,7 @@ impl Collector for Pressure {
                         "Total time in seconds no process could make progress due to memory congestion",
                         Counter,
                         &[],
-                        full.unwrap_or(0.0) / 1e6,
+                        full.unwrap_or(0.0) / 1000.0 / 1000.0,
                     );
                 }
             }
