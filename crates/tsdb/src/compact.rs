@@ -148,11 +148,8 @@ impl Iterator for MergedSeries {
         let mut min: Option<Labels> = None;
         for it in self.iters.iter_mut() {
             match it.peek() {
-                Some(Ok((_, l, _))) => {
-                    if min.as_ref().is_none_or(|m| l < m) {
-                        min = Some(l.clone());
-                    }
-                }
+                Some(Ok((_, l, _))) if min.as_ref().is_none_or(|m| l < m) => min = Some(l.clone()),
+                Some(Ok(_)) => {}
                 Some(Err(_)) => return it.next().map(|r| r.map(|(_, l, c)| (l, c))),
                 None => {}
             }

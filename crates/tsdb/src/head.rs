@@ -257,11 +257,16 @@ impl MemSeries {
             }
         }
         if cut {
+            // Size the new chunk's buffer like the previous one: doubling from a small guess wasted ~90
+            // bytes per series on the open chunk (measured with examples/head_mem).
+            let mut cap = 64;
             if let Some(o) = self.open.take() {
                 let maxt = o.app.last().map_or(o.mint, |l| l.0);
-                self.closed.push(HeadChunk { mint: o.mint, maxt, data: Arc::from(o.app.into_bytes()) });
+                let bytes = o.app.into_bytes();
+                cap = bytes.len() + 16;
+                self.closed.push(HeadChunk { mint: o.mint, maxt, data: Arc::from(bytes) });
             }
-            self.open = Some(OpenChunk { app: XorAppender::with_capacity(64), mint: t });
+            self.open = Some(OpenChunk { app: XorAppender::with_capacity(cap), mint: t });
         }
         if let Some(o) = self.open.as_mut() {
             o.app.append(t, v);
@@ -453,6 +458,19 @@ impl Head {
             n += vals.capacity() * 41 + vals.values().map(PList::heap_size).sum::<usize>();
         }
         n + self.symbols.read().heap_size()
+    }
+
+    /// Bytes of chunk data (closed and open chunks) in the head.
+    pub fn chunk_bytes(&self) -> usize {
+        let mut n = 0;
+        for s in self.series.iter() {
+            let g = s.0.lock();
+            for ser in g.series.values() {
+                n += ser.closed.iter().map(|c| c.data.len()).sum::<usize>();
+                n += ser.open.as_ref().map_or(0, |o| o.app.bytes().len());
+            }
+        }
+        n
     }
 
     fn labels_eq(&self, s: &MemSeries, labels: &Labels) -> bool {

@@ -508,7 +508,7 @@ mod tests {
                 (9, labels! {"__name__" => "up", "job" => "b"})
             ])
         );
-        let samples = vec![RefSample { r: 9, t: 100, v: 1.5 }, RefSample { r: 7, t: 90, v: model::STALE_NAN }];
+        let samples = [RefSample { r: 9, t: 100, v: 1.5 }, RefSample { r: 7, t: 90, v: model::STALE_NAN }];
         let mut b = Vec::new();
         encode_samples(&mut b, samples.iter().copied());
         match decode(&b).unwrap() {
