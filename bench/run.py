@@ -337,6 +337,10 @@ def run_queries(sys_: System, queries, reps: int) -> None:
         }
         if err:
             sys_.notes.append(f"query {name} failed: {err}")
+            log(f"{sys_.name}: {name}: {err}")
+        else:
+            q = sys_.queries[name]
+            log(f"{sys_.name}: {name}: median {q['median_ms']:.1f} ms, p90 {q['p90_ms']:.1f} ms, {size} series")
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -413,7 +417,7 @@ def main() -> int:
 
     targets, spt, ds_targets, dflt_dur, dflt_reps = SCALES[args.scale]
     duration = args.duration or dflt_dur
-    reps = args.reps or dflt_reps
+    reps = max(1, args.reps or dflt_reps)
     interval = args.interval
     warmup = args.warmup if args.warmup is not None else 2 * interval + 5
     if args.dataset_series:
