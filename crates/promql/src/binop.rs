@@ -71,36 +71,25 @@ pub(crate) fn eval_binary(ev: &Ev, b: &Binary) -> Result<Matrix> {
 
 fn vector_scalar(ev: &Ev, op: BinOp, vec: &Matrix, sc: &Matrix, swap: bool, return_bool: bool) -> Result<Matrix> {
     let drop = op.drops_metric_name() || return_bool;
-    ev.range_eval_keyed(
-        &[vec, sc],
-        |_, _, v, out| {
-            let Some(&(_, s)) = v[1].first() else { return Ok(()) };
-            for &(i, x) in &v[0] {
-                let (lf, rf) = if swap { (s, x) } else { (x, s) };
-                let (mut val, mut keep) = elem_binop(op, lf, rf);
-                // A comparison keeps the vector element's value even when the scalar is on the left.
-                if op.is_comparison() && swap {
-                    val = rf;
-                }
-                if return_bool {
-                    val = if keep { 1.0 } else { 0.0 };
-                    keep = true;
-                }
-                if keep {
-                    out.push((i as u64, val));
-                }
+    // The scalar's value per step (a scalar has a point at every step).
+    let scalar: Vec<f64> = sc.first().map(|s| s.points.iter().map(|p| p.v).collect()).unwrap_or_default();
+    ev.map_series(
+        vec,
+        |i| if drop { drop_name(&vec[i].labels) } else { vec[i].labels.clone() },
+        |step, x| {
+            let s = *scalar.get(step)?;
+            let (lf, rf) = if swap { (s, x) } else { (x, s) };
+            let (mut val, mut keep) = elem_binop(op, lf, rf);
+            // A comparison keeps the vector element's value even when the scalar is on the left.
+            if op.is_comparison() && swap {
+                val = rf;
             }
-            Ok(())
-        },
-        |k| {
-            let l = &vec[k as usize].labels;
-            if drop {
-                drop_name(l)
-            } else {
-                l.clone()
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+                keep = true;
             }
+            keep.then_some(val)
         },
-        DUP_LABELSET,
     )
 }
 

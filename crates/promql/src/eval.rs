@@ -698,6 +698,50 @@ impl<'a> Ev<'a> {
         Ok(result)
     }
 
+    /// Maps every point of every series of `m` independently (`f(step index, value)`, `None` drops the point),
+    /// series by series. This is what [`Ev::range_eval_keyed`] computes for element-wise operations when no
+    /// two output label sets collide, without the per-step gathering; when they do collide it defers to
+    /// `range_eval_keyed` so merging and duplicate errors stay exactly Prometheus's.
+    pub fn map_series<L, F>(&self, m: &Matrix, mut label_of: L, mut f: F) -> Result<Matrix>
+    where
+        L: FnMut(usize) -> Labels,
+        F: FnMut(usize, f64) -> Option<f64>,
+    {
+        let labels: Vec<Labels> = (0..m.len()).map(&mut label_of).collect();
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(labels.len(), Xxh3DefaultBuilder::new());
+        if !labels.iter().all(|l| seen.insert(l)) {
+            return self.range_eval_keyed(
+                &[m],
+                |_, step, v, out| {
+                    out.extend(v[0].iter().filter_map(|&(i, x)| f(step, x).map(|y| (i as u64, y))));
+                    Ok(())
+                },
+                |k| labels[k as usize].clone(),
+                DUP_LABELSET,
+            );
+        }
+        drop(seen);
+        let mut out = Vec::with_capacity(m.len());
+        let mut added = 0;
+        for (s, labels) in m.iter().zip(labels) {
+            self.lim.tick()?;
+            let points: Vec<Sample> = s
+                .points
+                .iter()
+                .filter_map(|p| {
+                    let step = ((p.t - self.r.start) / self.r.interval) as usize;
+                    f(step, p.v).map(|v| Sample::new(p.t, v))
+                })
+                .collect();
+            if !points.is_empty() {
+                added += points.len();
+                out.push(Series { labels, points });
+            }
+        }
+        self.lim.add(added)?;
+        Ok(out)
+    }
+
     /// The value of a scalar-typed argument at each step (NaN where it has none, which cannot happen for a
     /// well-formed scalar).
     pub fn scalar_steps(&self, node: &Node) -> Result<Vec<f64>> {

@@ -347,15 +347,7 @@ pub(crate) fn eval_call(ev: &Ev, func: Func, args: &[Node]) -> Result<Matrix> {
 
 /// Applies `f` to every value, dropping metric names (Prometheus's `simpleFunc`).
 fn simple(ev: &Ev, m: &Matrix, f: impl Fn(f64) -> f64) -> Result<Matrix> {
-    ev.range_eval_keyed(
-        &[m],
-        |_, _, v, out| {
-            out.extend(v[0].iter().map(|&(i, x)| (i as u64, f(x))));
-            Ok(())
-        },
-        |k| drop_name(&m[k as usize].labels),
-        DUP_LABELSET,
-    )
+    ev.map_series(m, |i| drop_name(&m[i].labels), |_, x| Some(f(x)))
 }
 
 /// Like [`simple`], with access to the step's other arguments.
@@ -516,7 +508,8 @@ fn label_replace(ev: &Ev, args: &[Node]) -> Result<Matrix> {
     let repl = string_arg(args, 2)?;
     let src = string_arg(args, 3)?;
     let re_str = string_arg(args, 4)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_str})$"))
+    // Unlike selector matchers, label_replace does not set the `s` flag: `.` does not match a newline.
+    let re = regex::Regex::new(&format!("^(?:{re_str})$"))
         .map_err(|_| QueryError::Execution(format!("invalid regular expression in label_replace(): {re_str}")))?;
     if !model::labels::is_valid_label_name(dst) {
         return Err(QueryError::Execution(format!("invalid destination label name in label_replace(): {dst}")));

@@ -55,8 +55,8 @@ impl Default for EngineOptions {
 /// Per-query overrides.
 #[derive(Debug, Default, Clone)]
 pub struct QueryOpts {
-    /// Overrides the engine's timeout (the smaller of the two is not enforced; this one wins, as in Prometheus's
-    /// `timeout` parameter).
+    /// Timeout of this query; the engine's timeout still applies, so the smaller of the two wins (as with
+    /// Prometheus's `timeout` parameter, which wraps the engine's own deadline).
     pub timeout: Option<Duration>,
     /// Set to true from another thread to stop the query; it then fails with [`QueryError::Canceled`].
     pub cancel: Option<Arc<AtomicBool>>,
@@ -250,7 +250,7 @@ impl Engine {
         opts: &QueryOpts,
     ) -> Result<QueryResult, QueryError> {
         let began = Instant::now();
-        let timeout = opts.timeout.unwrap_or(self.opts.timeout);
+        let timeout = opts.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
         let deadline = began.checked_add(timeout);
         let parsed = parse_expr(expr)?;
         let node = plan::lower(&parsed, start, end)?;
@@ -287,5 +287,15 @@ impl Engine {
             eval_time: finished - queued,
         };
         Ok(QueryResult { value, warnings, stats })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Engine>();
+        assert_send_sync::<super::QueryResult>();
     }
 }
