@@ -80,7 +80,9 @@ impl Format {
     /// Mirrors expfmt.Negotiate with OpenMetrics enabled: OpenMetrics only when explicitly accepted,
     /// otherwise text (we do not speak the protobuf format; text is what clients fall back to).
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text };
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
         for part in accept.split(',') {
             let media = part.split(';').next().unwrap_or("").trim();
             if media.eq_ignore_ascii_case("application/openmetrics-text") {
@@ -161,7 +163,14 @@ impl Registry {
     }
 
     /// Adds one sample. The first emission of a family in a scrape fixes its HELP and TYPE.
-    pub fn emit(&mut self, name: &str, help: &str, typ: MetricType, labels: &[(&str, &str)], value: f64) {
+    pub fn emit(
+        &mut self,
+        name: &str,
+        help: &str,
+        typ: MetricType,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
         self.emit_fmt(name, format_args!("{help}"), typ, labels, value);
     }
 
@@ -231,14 +240,12 @@ impl Registry {
             fam.labels.push(b'}');
         }
         let end = fam.labels.len();
-        fam.samples.push(SampleRef { start: start as u32, end: end as u32, suffix, value });
-    }
-
-    /// Whether a family has at least one sample in the current scrape.
-    pub fn has(&self, name: &str) -> bool {
-        self.index
-            .get(name)
-            .is_some_and(|&i| self.families[i].gen == self.gen && !self.families[i].samples.is_empty())
+        fam.samples.push(SampleRef {
+            start: start as u32,
+            end: end as u32,
+            suffix,
+            value,
+        });
     }
 
     /// Writes the current scrape's samples in `format` to `out` (appending). Families sorted by name,
@@ -251,14 +258,16 @@ impl Registry {
             }
         }
         let fams = &mut self.families;
-        self.order.sort_unstable_by(|&a, &b| fams[a].name.cmp(&fams[b].name));
+        self.order
+            .sort_unstable_by(|&a, &b| fams[a].name.cmp(&fams[b].name));
         for &i in &self.order {
             let fam = &mut fams[i];
             let labels = &fam.labels;
             // Histogram/summary lines keep emission order (buckets ascending, then _sum, _count).
             if !fam.typ.composite() {
                 fam.samples.sort_by(|a, b| {
-                    labels[a.start as usize..a.end as usize].cmp(&labels[b.start as usize..b.end as usize])
+                    labels[a.start as usize..a.end as usize]
+                        .cmp(&labels[b.start as usize..b.end as usize])
                 });
             }
             write_family(fam, format, out);
@@ -381,7 +390,11 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
     let mut tmp = StackBuf::new();
     let _ = write!(tmp, "{v:e}");
     let s = tmp.as_bytes();
-    let (neg, s) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, s) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     let epos = s.iter().position(|&b| b == b'e').unwrap_or(s.len());
     let mant = &s[..epos];
     let exp: i32 = std::str::from_utf8(s.get(epos + 1..).unwrap_or(b"0"))
@@ -453,14 +466,13 @@ pub struct StackBuf {
 
 impl StackBuf {
     pub fn new() -> Self {
-        StackBuf { buf: [0; 64], len: 0 }
+        StackBuf {
+            buf: [0; 64],
+            len: 0,
+        }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
-    }
-    pub fn as_str(&self) -> &str {
-        // Only ASCII from number formatting is ever written here.
-        std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 }
 
@@ -534,7 +546,7 @@ mod tests {
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (f64::NAN, "NaN"),
-            (3.14, "3.14"),
+            (3.25, "3.25"),
             (999999.0, "999999"),
             (18446744073709551615.0, "1.8446744073709552e+19"),
         ];
@@ -558,9 +570,21 @@ mod tests {
     fn families_sorted_grouped_and_escaped() {
         let mut r = Registry::new();
         r.begin();
-        r.emit("node_b_total", "B help", MetricType::Counter, &[("device", "y")], 2.0);
+        r.emit(
+            "node_b_total",
+            "B help",
+            MetricType::Counter,
+            &[("device", "y")],
+            2.0,
+        );
         r.emit("node_a", "A \\ help\nx", MetricType::Gauge, &[], 1.0);
-        r.emit("node_b_total", "ignored", MetricType::Counter, &[("device", "x\"\n\\")], 1.0);
+        r.emit(
+            "node_b_total",
+            "ignored",
+            MetricType::Counter,
+            &[("device", "x\"\n\\")],
+            1.0,
+        );
         let mut out = Vec::new();
         r.write(Format::Text, &mut out);
         let want = "# HELP node_a A \\\\ help\\nx\n# TYPE node_a gauge\nnode_a 1\n\
@@ -571,7 +595,10 @@ mod tests {
         let mut out = Vec::new();
         r.write(Format::OpenMetrics, &mut out);
         let s = String::from_utf8(out).unwrap();
-        assert!(s.contains("# TYPE node_b counter\nnode_b_total{device=\"x\\\"\\n\\\\\"} 1.0\n"), "{s}");
+        assert!(
+            s.contains("# TYPE node_b counter\nnode_b_total{device=\"x\\\"\\n\\\\\"} 1.0\n"),
+            "{s}"
+        );
         assert!(s.ends_with("# EOF\n"));
     }
 
@@ -605,7 +632,9 @@ mod tests {
     fn negotiate() {
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);

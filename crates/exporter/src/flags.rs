@@ -69,7 +69,11 @@ impl FromArgMatches for CollectorFlags {
 impl clap::Args for CollectorFlags {
     fn augment_args(mut cmd: Command) -> Command {
         for c in COLLECTORS {
-            let state = if c.default_enabled { "enabled" } else { "disabled" };
+            let state = if c.default_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            };
             cmd = cmd
                 .arg(
                     Arg::new(on_id(c.name))

@@ -50,19 +50,35 @@ pub enum ExporterError {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// Address on which to expose metrics and web interface.
-    #[arg(long = "web.listen-address", default_value = ":9100", overrides_with = "listen_address")]
+    #[arg(
+        long = "web.listen-address",
+        default_value = ":9100",
+        overrides_with = "listen_address"
+    )]
     pub listen_address: String,
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", default_value = "/metrics", overrides_with = "telemetry_path")]
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        overrides_with = "telemetry_path"
+    )]
     pub telemetry_path: String,
     /// Exclude metrics about the exporter itself (process_*).
     #[arg(long = "web.disable-exporter-metrics")]
     pub disable_exporter_metrics: bool,
     /// Maximum number of parallel scrape requests. Use 0 to disable.
-    #[arg(long = "web.max-requests", default_value_t = 40, overrides_with = "max_requests")]
+    #[arg(
+        long = "web.max-requests",
+        default_value_t = 40,
+        overrides_with = "max_requests"
+    )]
     pub max_requests: usize,
     /// procfs mountpoint.
-    #[arg(long = "path.procfs", default_value = "/proc", overrides_with = "procfs")]
+    #[arg(
+        long = "path.procfs",
+        default_value = "/proc",
+        overrides_with = "procfs"
+    )]
     pub procfs: PathBuf,
     /// sysfs mountpoint.
     #[arg(long = "path.sysfs", default_value = "/sys", overrides_with = "sysfs")]
@@ -71,7 +87,11 @@ pub struct Args {
     #[arg(long = "path.rootfs", default_value = "/", overrides_with = "rootfs")]
     pub rootfs: PathBuf,
     /// udev data path.
-    #[arg(long = "path.udev.data", default_value = "/run/udev/data", overrides_with = "udev_data")]
+    #[arg(
+        long = "path.udev.data",
+        default_value = "/run/udev/data",
+        overrides_with = "udev_data"
+    )]
     pub udev_data: PathBuf,
     /// Set all collectors to disabled by default.
     #[arg(long = "collector.disable-defaults")]
@@ -79,35 +99,60 @@ pub struct Args {
     /// Regexp of mount points to exclude for filesystem collector.
     #[arg(
         long = "collector.filesystem.mount-points-exclude",
-        default_value = "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
-    , overrides_with = "fs_mount_points_exclude")]
+        default_value = "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+        overrides_with = "fs_mount_points_exclude"
+    )]
     pub fs_mount_points_exclude: String,
     /// Regexp of filesystem types to exclude for filesystem collector.
     #[arg(
         long = "collector.filesystem.fs-types-exclude",
-        default_value = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
-    , overrides_with = "fs_types_exclude")]
+        default_value = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$",
+        overrides_with = "fs_types_exclude"
+    )]
     pub fs_types_exclude: String,
     /// Regexp of net devices to exclude (mutually exclusive to device-include).
-    #[arg(long = "collector.netdev.device-exclude", overrides_with = "netdev_device_exclude")]
+    #[arg(
+        long = "collector.netdev.device-exclude",
+        overrides_with = "netdev_device_exclude"
+    )]
     pub netdev_device_exclude: Option<String>,
     /// Regexp of net devices to include (mutually exclusive to device-exclude).
-    #[arg(long = "collector.netdev.device-include", overrides_with = "netdev_device_include")]
+    #[arg(
+        long = "collector.netdev.device-include",
+        overrides_with = "netdev_device_include"
+    )]
     pub netdev_device_include: Option<String>,
     /// Regexp of diskstats devices to exclude (mutually exclusive to device-include).
-    #[arg(long = "collector.diskstats.device-exclude", default_value = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$", overrides_with = "diskstats_device_exclude")]
+    #[arg(
+        long = "collector.diskstats.device-exclude",
+        default_value = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$",
+        overrides_with = "diskstats_device_exclude"
+    )]
     pub diskstats_device_exclude: String,
     /// Regexp of diskstats devices to include (mutually exclusive to device-exclude).
-    #[arg(long = "collector.diskstats.device-include", overrides_with = "diskstats_device_include")]
+    #[arg(
+        long = "collector.diskstats.device-include",
+        overrides_with = "diskstats_device_include"
+    )]
     pub diskstats_device_include: Option<String>,
     /// Regexp of arp devices to exclude (mutually exclusive to device-include).
-    #[arg(long = "collector.arp.device-exclude", overrides_with = "arp_device_exclude")]
+    #[arg(
+        long = "collector.arp.device-exclude",
+        overrides_with = "arp_device_exclude"
+    )]
     pub arp_device_exclude: Option<String>,
     /// Regexp of arp devices to include (mutually exclusive to device-exclude).
-    #[arg(long = "collector.arp.device-include", overrides_with = "arp_device_include")]
+    #[arg(
+        long = "collector.arp.device-include",
+        overrides_with = "arp_device_include"
+    )]
     pub arp_device_include: Option<String>,
     /// Directory to read text files with metrics from.
-    #[arg(long = "collector.textfile.directory", default_value = "", overrides_with = "textfile_directory")]
+    #[arg(
+        long = "collector.textfile.directory",
+        default_value = "",
+        overrides_with = "textfile_directory"
+    )]
     pub textfile_directory: String,
     /// Enables metric node_cpu_guest_seconds_total.
     #[arg(long = "collector.cpu.guest", default_value_t = true, action = clap::ArgAction::Set)]
@@ -116,10 +161,16 @@ pub struct Args {
     #[arg(long = "collector.cpu.info")]
     pub cpu_info: bool,
     /// Filter the `flags` field in cpuInfo with a value that must be a regular expression.
-    #[arg(long = "collector.cpu.info.flags-include", overrides_with = "cpu_flags_include")]
+    #[arg(
+        long = "collector.cpu.info.flags-include",
+        overrides_with = "cpu_flags_include"
+    )]
     pub cpu_flags_include: Option<String>,
     /// Filter the `bugs` field in cpuInfo with a value that must be a regular expression.
-    #[arg(long = "collector.cpu.info.bugs-include", overrides_with = "cpu_bugs_include")]
+    #[arg(
+        long = "collector.cpu.info.bugs-include",
+        overrides_with = "cpu_bugs_include"
+    )]
     pub cpu_bugs_include: Option<String>,
     /// Export softirq calls per vector.
     #[arg(long = "collector.stat.softirq")]
@@ -127,23 +178,40 @@ pub struct Args {
     /// Regexp of fields to return for netstat collector.
     #[arg(
         long = "collector.netstat.fields",
-        default_value = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
-    , overrides_with = "netstat_fields")]
+        default_value = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
+        overrides_with = "netstat_fields"
+    )]
     pub netstat_fields: String,
     /// Regexp of fields to return for vmstat collector.
-    #[arg(long = "collector.vmstat.fields", default_value = "^(oom_kill|pgpg|pswp|pg.*fault).*", overrides_with = "vmstat_fields")]
+    #[arg(
+        long = "collector.vmstat.fields",
+        default_value = "^(oom_kill|pgpg|pswp|pg.*fault).*",
+        overrides_with = "vmstat_fields"
+    )]
     pub vmstat_fields: String,
     /// Regexp of net devices to ignore for netclass collector.
-    #[arg(long = "collector.netclass.ignored-devices", default_value = "^$", overrides_with = "netclass_ignored_devices")]
+    #[arg(
+        long = "collector.netclass.ignored-devices",
+        default_value = "^$",
+        overrides_with = "netclass_ignored_devices"
+    )]
     pub netclass_ignored_devices: String,
     /// Ignore devices where the speed is invalid.
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     pub netclass_ignore_invalid_speed: bool,
     /// Regexp of power supplies to ignore for powersupplyclass collector.
-    #[arg(long = "collector.powersupply.ignored-supplies", default_value = "^$", overrides_with = "powersupply_ignored")]
+    #[arg(
+        long = "collector.powersupply.ignored-supplies",
+        default_value = "^$",
+        overrides_with = "powersupply_ignored"
+    )]
     pub powersupply_ignored: String,
     /// Regexp of devices to ignore for tapestats.
-    #[arg(long = "collector.tapestats.ignored-devices", default_value = "^$", overrides_with = "tapestats_ignored")]
+    #[arg(
+        long = "collector.tapestats.ignored-devices",
+        default_value = "^$",
+        overrides_with = "tapestats_ignored"
+    )]
     pub tapestats_ignored: String,
     /// Enables the zone label on rapl metrics.
     #[arg(long = "collector.rapl.enable-zone-label")]
@@ -154,7 +222,7 @@ pub struct Args {
 
 impl Default for Args {
     fn default() -> Self {
-        use clap::{FromArgMatches, Args as _};
+        use clap::{Args as _, FromArgMatches};
         let cmd = Args::augment_args(clap::Command::new("node-exporter"));
         let m = cmd.get_matches_from(["node-exporter"]);
         // Defaults are compile-time constants; failing here is a programming error.

@@ -27,13 +27,17 @@ impl Scraper {
         let cfg = Config::from_args(args)?;
         let collectors = COLLECTORS
             .iter()
-            .filter(|c| args.collectors.enabled(c.name, c.default_enabled, args.disable_defaults))
+            .filter(|c| {
+                args.collectors
+                    .enabled(c.name, c.default_enabled, args.disable_defaults)
+            })
             .map(|c| (c.name, c.instantiate()))
             .collect();
         Ok(Scraper {
             cfg,
             collectors,
-            process: (!args.disable_exporter_metrics).then(crate::collectors::process::Process::new),
+            process: (!args.disable_exporter_metrics)
+                .then(crate::collectors::process::Process::new),
             reg: Registry::new(),
             scratch: Scratch::default(),
             out: Vec::with_capacity(64 * 1024),
@@ -126,7 +130,10 @@ mod tests {
     #[test]
     fn bad_regex_is_a_typed_error() {
         let cli = Cli::parse_from(["x", "--collector.netstat.fields", "("]);
-        assert!(matches!(Scraper::new(&cli.args), Err(ExporterError::Regex { .. })));
+        assert!(matches!(
+            Scraper::new(&cli.args),
+            Err(ExporterError::Regex { .. })
+        ));
         let cli = Cli::parse_from([
             "x",
             "--collector.netdev.device-exclude",
@@ -134,6 +141,9 @@ mod tests {
             "--collector.netdev.device-include",
             "b",
         ]);
-        assert!(matches!(Scraper::new(&cli.args), Err(ExporterError::Flags(_))));
+        assert!(matches!(
+            Scraper::new(&cli.args),
+            Err(ExporterError::Flags(_))
+        ));
     }
 }

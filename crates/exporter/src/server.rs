@@ -63,7 +63,9 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(x) => {
                         out.push(x);
@@ -79,12 +81,19 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn metrics(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+async fn metrics(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let _permit = match &sh.limit {
         Some(sem) => match sem.try_acquire() {
             Ok(p) => Some(p),
             Err(_) => {
-                return (StatusCode::SERVICE_UNAVAILABLE, "Limit of concurrent requests reached, try again later.\n")
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Limit of concurrent requests reached, try again later.\n",
+                )
                     .into_response()
             }
         },
@@ -94,7 +103,10 @@ async fn metrics(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(q):
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|p| p.split(';').next().unwrap_or("").trim() == "gzip"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.split(';').next().unwrap_or("").trim() == "gzip")
+        });
     let only = collect_params(q.as_deref());
     let sh2 = sh.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -106,14 +118,17 @@ async fn metrics(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(q):
         if !only.is_empty() {
             let enabled: Vec<&str> = s.enabled().collect();
             if let Some(bad) = only.iter().find(|o| !enabled.contains(&o.as_str())) {
-                return Err(format!("Couldn't create filtered metrics handler: missing collector: {bad}"));
+                return Err(format!(
+                    "Couldn't create filtered metrics handler: missing collector: {bad}"
+                ));
             }
         }
         s.scrape(&only, format);
         if gzip {
             let Scraper { out, gz, .. } = &mut *s;
             gz.clear();
-            let mut enc = flate2::write::GzEncoder::new(std::mem::take(gz), flate2::Compression::fast());
+            let mut enc =
+                flate2::write::GzEncoder::new(std::mem::take(gz), flate2::Compression::fast());
             let body = enc.write_all(out).and_then(|_| enc.finish());
             match body {
                 Ok(buf) => {
@@ -131,14 +146,22 @@ async fn metrics(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(q):
     match res {
         Ok(Ok(body)) => {
             let mut resp = Response::new(Body::from(body));
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
             if gzip {
-                resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                resp.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
             resp
         }
         Ok(Err(msg)) => (StatusCode::BAD_REQUEST, msg).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("scrape failed: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("scrape failed: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -176,7 +199,10 @@ pub async fn run(args: Args) -> Result<(), ExporterError> {
         });
     };
     tracing::info!(address = %args.listen_address, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(ExporterError::Serve)
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ExporterError::Serve)
 }
 
 async fn shutdown_signal() {
@@ -206,7 +232,10 @@ mod tests {
 
     #[test]
     fn collect_query_params() {
-        assert_eq!(collect_params(Some("collect%5B%5D=cpu&collect[]=meminfo&x=1")), vec!["cpu", "meminfo"]);
+        assert_eq!(
+            collect_params(Some("collect%5B%5D=cpu&collect[]=meminfo&x=1")),
+            vec!["cpu", "meminfo"]
+        );
         assert!(collect_params(None).is_empty());
         assert_eq!(percent_decode("a%2"), "a%2");
     }

@@ -25,18 +25,25 @@ pub fn read_str<'a>(path: &Path, buf: &'a mut Vec<u8>) -> Result<&'a str, Collec
 pub fn read_u64(path: &Path) -> Result<u64, CollectError> {
     let mut b = [0u8; 64];
     let s = read_small(path, &mut b)?;
-    s.trim().parse().map_err(|_| CollectError::parse(path, "expected unsigned integer"))
+    s.trim()
+        .parse()
+        .map_err(|_| CollectError::parse(path, "expected unsigned integer"))
 }
 
 /// Reads a file containing one signed integer.
 pub fn read_i64(path: &Path) -> Result<i64, CollectError> {
     let mut b = [0u8; 64];
     let s = read_small(path, &mut b)?;
-    s.trim().parse().map_err(|_| CollectError::parse(path, "expected integer"))
+    s.trim()
+        .parse()
+        .map_err(|_| CollectError::parse(path, "expected integer"))
 }
 
 /// Reads a short sysfs attribute (≤ 4 KiB) into a stack buffer; returns it without the trailing newline.
-pub fn read_small<'a, const N: usize>(path: &Path, b: &'a mut [u8; N]) -> Result<&'a str, CollectError> {
+pub fn read_small<'a, const N: usize>(
+    path: &Path,
+    b: &'a mut [u8; N],
+) -> Result<&'a str, CollectError> {
     let mut f = File::open(path).map_err(|e| CollectError::io(path, e))?;
     let mut n = 0;
     loop {
@@ -77,11 +84,6 @@ pub fn sorted_dir(path: &Path) -> Result<Vec<String>, CollectError> {
 /// Joins like Go's `filepath.Join(root, name)` for absolute `name` under a configurable root.
 pub fn under(root: &Path, name: &str) -> PathBuf {
     root.join(name.trim_start_matches('/'))
-}
-
-/// Parses a decimal or float field the way strconv.ParseFloat would for /proc numbers.
-pub fn parse_f64(s: &str) -> Option<f64> {
-    s.parse().ok()
 }
 
 /// Replaces runs of characters outside `[0-9A-Za-z_]` (with surrounding underscores) by one `_`, like

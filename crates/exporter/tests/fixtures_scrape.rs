@@ -41,7 +41,10 @@ pub fn fixture_flags() -> Vec<String> {
 
 /// Families whose values depend on the machine or the moment, not on the fixture trees.
 fn host_dependent(line: &str) -> bool {
-    let name = line.strip_prefix("# HELP ").or_else(|| line.strip_prefix("# TYPE ")).unwrap_or(line);
+    let name = line
+        .strip_prefix("# HELP ")
+        .or_else(|| line.strip_prefix("# TYPE "))
+        .unwrap_or(line);
     [
         "go_",
         "promhttp_",
@@ -68,25 +71,38 @@ fn start(rt: &tokio::runtime::Runtime, extra: &[&str]) -> u16 {
         .chain(extra.iter().map(|s| s.to_string()));
     let cli = Cli::parse_from(argv);
     let app = exporter::router(&cli.args).expect("router");
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    assert!(wait_ready(port, Duration::from_secs(5)), "exporter did not start");
+    assert!(
+        wait_ready(port, Duration::from_secs(5)),
+        "exporter did not start"
+    );
     port
 }
 
 #[test]
 fn fixture_output_matches_node_exporter_golden_file() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     let port = start(&rt, &[]);
     let (status, head, body) = http_get(port, "/metrics", "").expect("scrape");
     assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"), "{head}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
     let ours = String::from_utf8(body).expect("utf8");
     let ours: Vec<&str> = ours.lines().filter(|l| !host_dependent(l)).collect();
-    let golden = std::fs::read_to_string(fixture_dir().join("expected.prom")).expect("expected.prom");
+    let golden =
+        std::fs::read_to_string(fixture_dir().join("expected.prom")).expect("expected.prom");
     let golden: Vec<&str> = golden.lines().collect();
     let missing: Vec<&&str> = golden.iter().filter(|l| !ours.contains(l)).collect();
     let extra: Vec<&&str> = ours.iter().filter(|l| !golden.contains(l)).collect();
@@ -94,9 +110,19 @@ fn fixture_output_matches_node_exporter_golden_file() {
         missing.is_empty() && extra.is_empty(),
         "differences from node_exporter's output:\nmissing ({}):\n{}\nextra ({}):\n{}",
         missing.len(),
-        missing.iter().take(40).map(|s| s.to_string()).collect::<Vec<_>>().join("\n"),
+        missing
+            .iter()
+            .take(40)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         extra.len(),
-        extra.iter().take(40).map(|s| s.to_string()).collect::<Vec<_>>().join("\n"),
+        extra
+            .iter()
+            .take(40)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
     // Same lines in the same order: families sorted, samples sorted, as client_golang writes them.
     assert_eq!(ours, golden);
@@ -104,14 +130,23 @@ fn fixture_output_matches_node_exporter_golden_file() {
 
 #[test]
 fn every_collector_succeeds_on_fixtures() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     let port = start(&rt, &[]);
     let body = http_get(port, "/metrics", "").expect("scrape").2;
     let fams = parse(&String::from_utf8_lossy(&body));
     let ok = &fams["node_scrape_collector_success"];
     assert_eq!(ok.samples.len(), exporter::COLLECTORS.len());
     for (labels, v) in &ok.samples {
-        assert_eq!(*v, 1.0, "collector {:?} failed on fixtures", labels.get("collector"));
+        assert_eq!(
+            *v,
+            1.0,
+            "collector {:?} failed on fixtures",
+            labels.get("collector")
+        );
     }
 }
 
@@ -119,7 +154,11 @@ fn every_collector_succeeds_on_fixtures() {
 fn absent_sources_fail_only_their_collector() {
     // Point procfs and sysfs at an empty directory: collectors report success 0, the scrape still works.
     let empty = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     let p = format!("--path.procfs={}", empty.path().display());
     let s = format!("--path.sysfs={}", empty.path().display());
     let port = start(&rt, &[&p, &s]);
@@ -131,7 +170,17 @@ fn absent_sources_fail_only_their_collector() {
         .iter()
         .map(|(l, v)| (l["collector"].clone(), *v))
         .collect();
-    for c in ["cpu", "meminfo", "loadavg", "diskstats", "netdev", "stat", "hwmon", "mdadm", "nfs"] {
+    for c in [
+        "cpu",
+        "meminfo",
+        "loadavg",
+        "diskstats",
+        "netdev",
+        "stat",
+        "hwmon",
+        "mdadm",
+        "nfs",
+    ] {
         assert_eq!(ok[c], 0.0, "{c} should fail without its source");
     }
     // Collectors with no /proc or /sys source keep working.
@@ -143,27 +192,48 @@ fn absent_sources_fail_only_their_collector() {
 
 #[test]
 fn openmetrics_gzip_filters_and_landing_page() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     let port = start(&rt, &[]);
 
-    let (st, head, body) =
-        http_get(port, "/metrics?collect[]=loadavg&collect[]=stat", "Accept: application/openmetrics-text; version=1.0.0\r\n")
-            .expect("scrape");
+    let (st, head, body) = http_get(
+        port,
+        "/metrics?collect[]=loadavg&collect[]=stat",
+        "Accept: application/openmetrics-text; version=1.0.0\r\n",
+    )
+    .expect("scrape");
     assert_eq!(st, 200);
-    assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"), "{head}");
+    assert!(
+        head.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
     let text = String::from_utf8(body).expect("utf8");
     assert!(text.ends_with("# EOF\n"), "{text}");
-    assert!(text.contains("# TYPE node_forks counter\nnode_forks_total 26442.0\n"), "{text}");
+    assert!(
+        text.contains("# TYPE node_forks counter\nnode_forks_total 26442.0\n"),
+        "{text}"
+    );
     assert!(text.contains("node_load1 0.21\n"), "{text}");
-    assert!(!text.contains("node_memory_"), "collect[] must restrict collectors");
+    assert!(
+        !text.contains("node_memory_"),
+        "collect[] must restrict collectors"
+    );
     assert!(text.contains("node_scrape_collector_success{collector=\"stat\"} 1.0"));
 
-    let (st, head, body) = http_get(port, "/metrics", "Accept-Encoding: gzip\r\n").expect("scrape gz");
+    let (st, head, body) =
+        http_get(port, "/metrics", "Accept-Encoding: gzip\r\n").expect("scrape gz");
     assert_eq!(st, 200);
     assert!(head.contains("content-encoding: gzip"), "{head}");
     let mut plain = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain).expect("gunzip");
-    assert!(plain.contains("node_cpu_seconds_total{cpu=\"1\",mode=\"user\"} 478.69"), "{plain}");
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+        .expect("gunzip");
+    assert!(
+        plain.contains("node_cpu_seconds_total{cpu=\"1\",mode=\"user\"} 478.69"),
+        "{plain}"
+    );
 
     let (st, _, body) = http_get(port, "/metrics?collect[]=nosuch", "").expect("scrape bad filter");
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));

@@ -5,7 +5,10 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "ignis-node-exporter", about = "node_exporter-compatible host metrics exporter")]
+#[command(
+    name = "ignis-node-exporter",
+    about = "node_exporter-compatible host metrics exporter"
+)]
 struct Cli {
     #[command(flatten)]
     args: exporter::Args,
@@ -14,7 +17,12 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // One worker thread is plenty: scrapes run on the blocking pool and are serialised anyway.
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ignis-node-exporter: cannot start runtime: {e}");

@@ -10,7 +10,12 @@ pub struct Arp {
 }
 
 impl Collector for Arp {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let p = cfg.proc("net/arp");
         let text = read_str(&p, &mut s.buf)?;
         for v in self.counts.values_mut() {
@@ -36,7 +41,13 @@ impl Collector for Arp {
             if cfg.arp_filter.ignored(dev) {
                 continue;
             }
-            out.emit("node_arp_entries", "ARP entries by device", Gauge, &[("device", dev)], *n as f64);
+            out.emit(
+                "node_arp_entries",
+                "ARP entries by device",
+                Gauge,
+                &[("device", dev)],
+                *n as f64,
+            );
         }
         Ok(())
     }

@@ -47,25 +47,67 @@ fn value(p: &Path) -> Result<f64, CollectError> {
     match read_attr(p) {
         None if !p.exists() => Ok(0.0),
         None => Err(CollectError::parse(p, "failed to read")),
-        Some(v) => dehumanize(v.trim()).map(|v| v as f64).ok_or_else(|| CollectError::parse(p, format!("bad value {v}"))),
+        Some(v) => dehumanize(v.trim())
+            .map(|v| v as f64)
+            .ok_or_else(|| CollectError::parse(p, format!("bad value {v}"))),
     }
 }
 
 const PERIOD: [(&str, &str, &str); 7] = [
-    ("bypassed", "bypassed_bytes_total", "Amount of IO (both reads and writes) that has bypassed the cache."),
-    ("cache_hits", "cache_hits_total", "Hits counted per individual IO as bcache sees them."),
-    ("cache_misses", "cache_misses_total", "Misses counted per individual IO as bcache sees them."),
-    ("cache_bypass_hits", "cache_bypass_hits_total", "Hits for IO intended to skip the cache."),
-    ("cache_bypass_misses", "cache_bypass_misses_total", "Misses for IO intended to skip the cache."),
-    ("cache_miss_collisions", "cache_miss_collisions_total", "Instances where data insertion from cache miss raced with write (data already present)."),
-    ("cache_readaheads", "cache_readaheads_total", "Count of times readahead occurred."),
+    (
+        "bypassed",
+        "bypassed_bytes_total",
+        "Amount of IO (both reads and writes) that has bypassed the cache.",
+    ),
+    (
+        "cache_hits",
+        "cache_hits_total",
+        "Hits counted per individual IO as bcache sees them.",
+    ),
+    (
+        "cache_misses",
+        "cache_misses_total",
+        "Misses counted per individual IO as bcache sees them.",
+    ),
+    (
+        "cache_bypass_hits",
+        "cache_bypass_hits_total",
+        "Hits for IO intended to skip the cache.",
+    ),
+    (
+        "cache_bypass_misses",
+        "cache_bypass_misses_total",
+        "Misses for IO intended to skip the cache.",
+    ),
+    (
+        "cache_miss_collisions",
+        "cache_miss_collisions_total",
+        "Instances where data insertion from cache miss raced with write (data already present).",
+    ),
+    (
+        "cache_readaheads",
+        "cache_readaheads_total",
+        "Count of times readahead occurred.",
+    ),
 ];
 
 impl Collector for Bcache {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("fs/bcache");
-        let Ok(names) = sorted_dir(&base) else { return Ok(()) };
-        let mut emit = |out: &mut Registry, name: &str, help: &str, typ: MetricType, labels: &[(&str, &str)], v: f64| {
+        let Ok(names) = sorted_dir(&base) else {
+            return Ok(());
+        };
+        let mut emit = |out: &mut Registry,
+                        name: &str,
+                        help: &str,
+                        typ: MetricType,
+                        labels: &[(&str, &str)],
+                        v: f64| {
             s.name.clear();
             let _ = write!(s.name, "node_bcache_{name}");
             out.emit(&s.name, help, typ, labels, v);
@@ -88,13 +130,24 @@ impl Collector for Bcache {
                 emit(out, name, help, typ, &u, value(&d.join(file))? * scale);
             }
             let entries = sorted_dir(&d)?;
-            for bdev in entries.iter().filter(|n| n.strip_prefix("bdev").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))) {
+            for bdev in entries.iter().filter(|n| {
+                n.strip_prefix("bdev")
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+            }) {
                 let bd = d.join(bdev);
                 let l = [("uuid", uuid.as_str()), ("backing_device", bdev.as_str())];
-                emit(out, "dirty_data_bytes", "Amount of dirty data for this backing device in the cache.", Gauge, &l, value(&bd.join("dirty_data"))?);
+                emit(
+                    out,
+                    "dirty_data_bytes",
+                    "Amount of dirty data for this backing device in the cache.",
+                    Gauge,
+                    &l,
+                    value(&bd.join("dirty_data"))?,
+                );
                 let wp = bd.join("writeback_rate_debug");
                 let text = read_str(&wp, &mut s.buf)?;
-                let (mut rate, mut target, mut prop, mut integ, mut change) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                let (mut rate, mut target, mut prop, mut integ, mut change) =
+                    (0.0, 0.0, 0.0, 0.0, 0.0);
                 for line in text.lines() {
                     let last = line.split_ascii_whitespace().last().unwrap_or("");
                     let bad = || CollectError::parse(&wp, format!("failed to parse {line:?}"));
@@ -110,21 +163,87 @@ impl Collector for Bcache {
                         change = signed(last.trim_end_matches("/sec")).ok_or_else(bad)? as f64;
                     }
                 }
-                emit(out, "dirty_target_bytes", "Current dirty data target threshold for this backing device in bytes.", Gauge, &l, target);
-                emit(out, "writeback_rate", "Current writeback rate for this backing device in bytes.", Gauge, &l, rate);
-                emit(out, "writeback_rate_proportional_term", "Current result of proportional controller, part of writeback rate", Gauge, &l, prop);
-                emit(out, "writeback_rate_integral_term", "Current result of integral controller, part of writeback rate", Gauge, &l, integ);
-                emit(out, "writeback_change", "Last writeback rate change step for this backing device.", Gauge, &l, change);
+                emit(
+                    out,
+                    "dirty_target_bytes",
+                    "Current dirty data target threshold for this backing device in bytes.",
+                    Gauge,
+                    &l,
+                    target,
+                );
+                emit(
+                    out,
+                    "writeback_rate",
+                    "Current writeback rate for this backing device in bytes.",
+                    Gauge,
+                    &l,
+                    rate,
+                );
+                emit(
+                    out,
+                    "writeback_rate_proportional_term",
+                    "Current result of proportional controller, part of writeback rate",
+                    Gauge,
+                    &l,
+                    prop,
+                );
+                emit(
+                    out,
+                    "writeback_rate_integral_term",
+                    "Current result of integral controller, part of writeback rate",
+                    Gauge,
+                    &l,
+                    integ,
+                );
+                emit(
+                    out,
+                    "writeback_change",
+                    "Last writeback rate change step for this backing device.",
+                    Gauge,
+                    &l,
+                    change,
+                );
                 for (file, name, help) in PERIOD {
-                    emit(out, name, help, Counter, &l, value(&bd.join("stats_total").join(file))?);
+                    emit(
+                        out,
+                        name,
+                        help,
+                        Counter,
+                        &l,
+                        value(&bd.join("stats_total").join(file))?,
+                    );
                 }
             }
-            for cache in entries.iter().filter(|n| n.strip_prefix("cache").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))) {
+            for cache in entries.iter().filter(|n| {
+                n.strip_prefix("cache")
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+            }) {
                 let cd = d.join(cache);
                 let l = [("uuid", uuid.as_str()), ("cache_device", cache.as_str())];
-                emit(out, "io_errors", "Number of errors that have occurred, decayed by io_error_halflife.", Gauge, &l, value(&cd.join("io_errors"))?);
-                emit(out, "metadata_written_bytes_total", "Sum of all non data writes (btree writes and all other metadata).", Counter, &l, value(&cd.join("metadata_written"))?);
-                emit(out, "written_bytes_total", "Sum of all data that has been written to the cache.", Counter, &l, value(&cd.join("written"))?);
+                emit(
+                    out,
+                    "io_errors",
+                    "Number of errors that have occurred, decayed by io_error_halflife.",
+                    Gauge,
+                    &l,
+                    value(&cd.join("io_errors"))?,
+                );
+                emit(
+                    out,
+                    "metadata_written_bytes_total",
+                    "Sum of all non data writes (btree writes and all other metadata).",
+                    Counter,
+                    &l,
+                    value(&cd.join("metadata_written"))?,
+                );
+                emit(
+                    out,
+                    "written_bytes_total",
+                    "Sum of all data that has been written to the cache.",
+                    Counter,
+                    &l,
+                    value(&cd.join("written"))?,
+                );
             }
         }
         Ok(())
@@ -136,8 +255,14 @@ mod tests {
     #[test]
     fn dehumanize_like_procfs() {
         assert_eq!(super::dehumanize("542"), Some(542));
-        assert_eq!(super::dehumanize("1.5k"), Some(1024 + (5.0f64 / 10.24 * 1024.0) as u64));
+        assert_eq!(
+            super::dehumanize("1.5k"),
+            Some(1024 + (5.0f64 / 10.24 * 1024.0) as u64)
+        );
         assert_eq!(super::dehumanize("2M"), Some(2 << 20));
-        assert_eq!(super::signed("-1.5k"), Some(-((1024.0 + 5.0 / 10.24 * 1024.0) as i64)));
+        assert_eq!(
+            super::signed("-1.5k"),
+            Some(-((1024.0 + 5.0 / 10.24 * 1024.0) as i64))
+        );
     }
 }

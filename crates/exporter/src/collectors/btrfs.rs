@@ -24,15 +24,28 @@ fn ratio(layout: &str, devs: usize) -> f64 {
 }
 
 impl Collector for Btrfs {
-    fn update(&mut self, cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("fs/btrfs");
-        let Ok(names) = sorted_dir(&base) else { return Ok(()) };
+        let Ok(names) = sorted_dir(&base) else {
+            return Ok(());
+        };
         for n in names.iter().filter(|n| n.contains('-')) {
             let dir = base.join(n);
             let uuid = read_attr(&dir.join("metadata_uuid")).unwrap_or_default();
             let label = read_attr(&dir.join("label")).unwrap_or_default();
             let devs = sorted_dir(&dir.join("devices")).unwrap_or_default();
-            out.emit("node_btrfs_info", "Filesystem information", Gauge, &[("uuid", &uuid), ("label", &label)], 1.0);
+            out.emit(
+                "node_btrfs_info",
+                "Filesystem information",
+                Gauge,
+                &[("uuid", &uuid), ("label", &label)],
+                1.0,
+            );
             out.emit(
                 "node_btrfs_global_rsv_size_bytes",
                 "Size of global reserve.",
@@ -54,10 +67,32 @@ impl Collector for Btrfs {
                     if !ld.is_dir() {
                         continue;
                     }
-                    let l = [("uuid", uuid.as_str()), ("block_group_type", bg), ("mode", layout.as_str())];
-                    out.emit("node_btrfs_used_bytes", "Amount of used space by a layout/data type", Gauge, &l, val(&ld.join("used_bytes")) as f64);
-                    out.emit("node_btrfs_size_bytes", "Amount of space allocated for a layout/data type", Gauge, &l, val(&ld.join("total_bytes")) as f64);
-                    out.emit("node_btrfs_allocation_ratio", "Data allocation ratio for a layout/data type", Gauge, &l, ratio(&layout, devs.len()));
+                    let l = [
+                        ("uuid", uuid.as_str()),
+                        ("block_group_type", bg),
+                        ("mode", layout.as_str()),
+                    ];
+                    out.emit(
+                        "node_btrfs_used_bytes",
+                        "Amount of used space by a layout/data type",
+                        Gauge,
+                        &l,
+                        val(&ld.join("used_bytes")) as f64,
+                    );
+                    out.emit(
+                        "node_btrfs_size_bytes",
+                        "Amount of space allocated for a layout/data type",
+                        Gauge,
+                        &l,
+                        val(&ld.join("total_bytes")) as f64,
+                    );
+                    out.emit(
+                        "node_btrfs_allocation_ratio",
+                        "Data allocation ratio for a layout/data type",
+                        Gauge,
+                        &l,
+                        ratio(&layout, devs.len()),
+                    );
                 }
             }
             for d in &devs {

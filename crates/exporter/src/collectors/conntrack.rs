@@ -18,8 +18,15 @@ const STATS: [(&str, &str, &str); 8] = [
 /// Sums the per-CPU hex rows of /proc/net/stat/nf_conntrack by header name.
 pub fn parse_stat(text: &str) -> Result<[f64; 8], String> {
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().ok_or("empty file")?.split_ascii_whitespace().collect();
-    let idx: Vec<Option<usize>> = STATS.iter().map(|(k, _, _)| header.iter().position(|h| h == k)).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or("empty file")?
+        .split_ascii_whitespace()
+        .collect();
+    let idx: Vec<Option<usize>> = STATS
+        .iter()
+        .map(|(k, _, _)| header.iter().position(|h| h == k))
+        .collect();
     let mut sums = [0.0; 8];
     for line in lines {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -31,7 +38,8 @@ pub fn parse_stat(text: &str) -> Result<[f64; 8], String> {
         }
         for (sum, i) in sums.iter_mut().zip(&idx) {
             if let Some(i) = i {
-                *sum += u64::from_str_radix(f[*i], 16).map_err(|_| format!("invalid hex {}", f[*i]))? as f64;
+                *sum += u64::from_str_radix(f[*i], 16)
+                    .map_err(|_| format!("invalid hex {}", f[*i]))? as f64;
             }
         }
     }
@@ -39,7 +47,12 @@ pub fn parse_stat(text: &str) -> Result<[f64; 8], String> {
 }
 
 impl Collector for Conntrack {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let count = read_u64(&cfg.proc("sys/net/netfilter/nf_conntrack_count"))?;
         out.emit(
             "node_nf_conntrack_entries",
@@ -49,7 +62,13 @@ impl Collector for Conntrack {
             count as f64,
         );
         let max = read_u64(&cfg.proc("sys/net/netfilter/nf_conntrack_max"))?;
-        out.emit("node_nf_conntrack_entries_limit", "Maximum size of connection tracking table.", Gauge, &[], max as f64);
+        out.emit(
+            "node_nf_conntrack_entries_limit",
+            "Maximum size of connection tracking table.",
+            Gauge,
+            &[],
+            max as f64,
+        );
         let p = cfg.proc("net/stat/nf_conntrack");
         let text = read_str(&p, &mut s.buf)?;
         let sums = parse_stat(text).map_err(|m| CollectError::parse(&p, m))?;

@@ -55,13 +55,17 @@ pub struct Cpu {
 pub fn parse_cpu_lines(text: &str, out: &mut Vec<CpuTimes>) {
     out.clear();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("cpu") else { continue };
+        let Some(rest) = line.strip_prefix("cpu") else {
+            continue;
+        };
         let mut it = rest.split_ascii_whitespace();
         let Some(id) = it.next() else { continue };
         if !rest.starts_with(|c: char| c.is_ascii_digit()) {
             continue; // the aggregate "cpu " line
         }
-        let Ok(id) = id.parse::<usize>() else { continue };
+        let Ok(id) = id.parse::<usize>() else {
+            continue;
+        };
         let mut t = CpuTimes::default();
         for (f, v) in t.fields_mut().into_iter().zip(it) {
             *f = v.parse::<f64>().unwrap_or(0.0) / USER_HZ;
@@ -111,7 +115,12 @@ impl Cpu {
 }
 
 impl Collector for Cpu {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         if !self.isolated_read {
             self.isolated_read = true;
             let p = cfg.sys("devices/system/cpu/isolated");
@@ -175,13 +184,22 @@ impl Collector for Cpu {
 
 fn thermal_throttle(cfg: &Config, out: &mut Registry) -> Result<(), CollectError> {
     let base = cfg.sys("devices/system/cpu");
-    let Ok(names) = sorted_dir(&base) else { return Ok(()) };
+    let Ok(names) = sorted_dir(&base) else {
+        return Ok(());
+    };
     let mut pkg: BTreeMap<u64, u64> = BTreeMap::new();
     let mut core: BTreeMap<(u64, u64), Option<u64>> = BTreeMap::new();
-    for n in names.iter().filter(|n| n.strip_prefix("cpu").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))) {
+    for n in names.iter().filter(|n| {
+        n.strip_prefix("cpu")
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    }) {
         let dir = base.join(n);
-        let Ok(pid) = read_u64(&dir.join("topology/physical_package_id")) else { continue };
-        let Ok(cid) = read_u64(&dir.join("topology/core_id")) else { continue };
+        let Ok(pid) = read_u64(&dir.join("topology/physical_package_id")) else {
+            continue;
+        };
+        let Ok(cid) = read_u64(&dir.join("topology/core_id")) else {
+            continue;
+        };
         core.entry((pid, cid))
             .or_insert_with(|| read_u64(&dir.join("thermal_throttle/core_throttle_count")).ok());
         if let std::collections::btree_map::Entry::Vacant(e) = pkg.entry(pid) {
@@ -206,7 +224,10 @@ fn thermal_throttle(cfg: &Config, out: &mut Registry) -> Result<(), CollectError
                 "node_cpu_core_throttles_total",
                 "Number of times this CPU core has been throttled.",
                 Counter,
-                &[("package", fmt_u64(&mut b1, *p)), ("core", fmt_u64(&mut b2, *c))],
+                &[
+                    ("package", fmt_u64(&mut b1, *p)),
+                    ("core", fmt_u64(&mut b2, *c)),
+                ],
                 *v as f64,
             );
         }
@@ -248,7 +269,10 @@ fn update_info(cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), 
         if first {
             first = false;
             if let Some(re) = &cfg.cpu_flags_include {
-                for f in get("flags").split_ascii_whitespace().filter(|f| re.is_match(f)) {
+                for f in get("flags")
+                    .split_ascii_whitespace()
+                    .filter(|f| re.is_match(f))
+                {
                     out.emit(
                         "node_cpu_flag_info",
                         "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
@@ -259,7 +283,10 @@ fn update_info(cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), 
                 }
             }
             if let Some(re) = &cfg.cpu_bugs_include {
-                for f in get("bugs").split_ascii_whitespace().filter(|f| re.is_match(f)) {
+                for f in get("bugs")
+                    .split_ascii_whitespace()
+                    .filter(|f| re.is_match(f))
+                {
                     out.emit(
                         "node_cpu_bug_info",
                         "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
@@ -281,14 +308,20 @@ mod tests {
     #[test]
     fn parses_cpu_lines_and_keeps_counters_monotonic() {
         let mut c = Cpu::default();
-        parse_cpu_lines("cpu  1 2 3 4\ncpu0 100 0 50 1000 5 0 1 0 7 8\ncpu1 200 0 0 2000\nintr 5\n", &mut c.cur);
+        parse_cpu_lines(
+            "cpu  1 2 3 4\ncpu0 100 0 50 1000 5 0 1 0 7 8\ncpu1 200 0 0 2000\nintr 5\n",
+            &mut c.cur,
+        );
         c.merge();
         assert_eq!(c.stats.len(), 2);
         assert_eq!(c.stats[0].user, 1.0);
         assert_eq!(c.stats[0].idle, 10.0);
         assert_eq!(c.stats[0].guest_nice, 0.08);
         // iowait decreases slightly: keep the old value.
-        parse_cpu_lines("cpu0 100 0 50 1001 4 0 1 0 7 8\ncpu1 200 0 0 2000\n", &mut c.cur);
+        parse_cpu_lines(
+            "cpu0 100 0 50 1001 4 0 1 0 7 8\ncpu1 200 0 0 2000\n",
+            &mut c.cur,
+        );
         c.merge();
         assert_eq!(c.stats[0].iowait, 0.05);
         assert_eq!(c.stats[0].idle, 10.01);

@@ -13,14 +13,27 @@ fn numbered<'a>(names: &'a [String], prefix: &str) -> impl Iterator<Item = (&'a 
 }
 
 impl Collector for Edac {
-    fn update(&mut self, cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("devices/system/edac/mc");
         // A missing edac tree is "no controllers" (node_exporter globs and finds nothing).
-        let Ok(names) = sorted_dir(&base) else { return Ok(()) };
+        let Ok(names) = sorted_dir(&base) else {
+            return Ok(());
+        };
         for (n, mc) in numbered(&names, "mc") {
             let dir = base.join(n);
             let ce = read_u64(&dir.join("ce_count"))?;
-            out.emit("node_edac_correctable_errors_total", "Total correctable memory errors.", Counter, &[("controller", mc)], ce as f64);
+            out.emit(
+                "node_edac_correctable_errors_total",
+                "Total correctable memory errors.",
+                Counter,
+                &[("controller", mc)],
+                ce as f64,
+            );
             let ce_no = read_u64(&dir.join("ce_noinfo_count"))?;
             out.emit(
                 "node_edac_csrow_correctable_errors_total",
@@ -30,7 +43,13 @@ impl Collector for Edac {
                 ce_no as f64,
             );
             let ue = read_u64(&dir.join("ue_count"))?;
-            out.emit("node_edac_uncorrectable_errors_total", "Total uncorrectable memory errors.", Counter, &[("controller", mc)], ue as f64);
+            out.emit(
+                "node_edac_uncorrectable_errors_total",
+                "Total uncorrectable memory errors.",
+                Counter,
+                &[("controller", mc)],
+                ue as f64,
+            );
             let ue_no = read_u64(&dir.join("ue_noinfo_count"))?;
             out.emit(
                 "node_edac_csrow_uncorrectable_errors_total",

@@ -70,7 +70,12 @@ fn statfs(path: &std::path::Path) -> Option<FsStats> {
 }
 
 impl Collector for Filesystem {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let p1 = cfg.proc("1/mounts");
         let text = match read_str(&p1, &mut s.buf) {
             Ok(t) => t,
@@ -92,14 +97,24 @@ impl Collector for Filesystem {
                     None => m.mount_point.clone(),
                 }
             };
-            if cfg.fs_mount_points_exclude.is_match(&mp) || cfg.fs_types_exclude.is_match(m.fs_type) {
+            if cfg.fs_mount_points_exclude.is_match(&mp) || cfg.fs_types_exclude.is_match(m.fs_type)
+            {
                 continue;
             }
-            if self.seen.iter().any(|(d, p, t)| d == m.device && *p == mp && t == m.fs_type) {
+            if self
+                .seen
+                .iter()
+                .any(|(d, p, t)| d == m.device && *p == mp && t == m.fs_type)
+            {
                 continue;
             }
-            self.seen.push((m.device.to_string(), mp.clone(), m.fs_type.to_string()));
-            let labels = [("device", m.device), ("mountpoint", mp.as_str()), ("fstype", m.fs_type)];
+            self.seen
+                .push((m.device.to_string(), mp.clone(), m.fs_type.to_string()));
+            let labels = [
+                ("device", m.device),
+                ("mountpoint", mp.as_str()),
+                ("fstype", m.fs_type),
+            ];
             let st = statfs(&crate::util::under(&cfg.rootfs, &mp));
             out.emit(
                 "node_filesystem_device_error",
@@ -109,9 +124,25 @@ impl Collector for Filesystem {
                 if st.is_some() { 0.0 } else { 1.0 },
             );
             let Some(st) = st else { continue };
-            let ro = if m.options.split(',').any(|o| o == "ro") { 1.0 } else { 0.0 };
-            out.emit("node_filesystem_size_bytes", "Filesystem size in bytes.", Gauge, &labels, st.size);
-            out.emit("node_filesystem_free_bytes", "Filesystem free space in bytes.", Gauge, &labels, st.free);
+            let ro = if m.options.split(',').any(|o| o == "ro") {
+                1.0
+            } else {
+                0.0
+            };
+            out.emit(
+                "node_filesystem_size_bytes",
+                "Filesystem size in bytes.",
+                Gauge,
+                &labels,
+                st.size,
+            );
+            out.emit(
+                "node_filesystem_free_bytes",
+                "Filesystem free space in bytes.",
+                Gauge,
+                &labels,
+                st.free,
+            );
             out.emit(
                 "node_filesystem_avail_bytes",
                 "Filesystem space available to non-root users in bytes.",
@@ -119,9 +150,27 @@ impl Collector for Filesystem {
                 &labels,
                 st.avail,
             );
-            out.emit("node_filesystem_files", "Filesystem total file nodes.", Gauge, &labels, st.files);
-            out.emit("node_filesystem_files_free", "Filesystem total free file nodes.", Gauge, &labels, st.files_free);
-            out.emit("node_filesystem_readonly", "Filesystem read-only status.", Gauge, &labels, ro);
+            out.emit(
+                "node_filesystem_files",
+                "Filesystem total file nodes.",
+                Gauge,
+                &labels,
+                st.files,
+            );
+            out.emit(
+                "node_filesystem_files_free",
+                "Filesystem total free file nodes.",
+                Gauge,
+                &labels,
+                st.files_free,
+            );
+            out.emit(
+                "node_filesystem_readonly",
+                "Filesystem read-only status.",
+                Gauge,
+                &labels,
+                ro,
+            );
         }
         Ok(())
     }

@@ -54,7 +54,12 @@ fn rate(s: &str) -> Option<f64> {
 }
 
 impl Collector for Infiniband {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("class/infiniband");
         for dev in sorted_dir(&base)? {
             let dd = base.join(&dev);
@@ -63,23 +68,47 @@ impl Collector for Infiniband {
                 "node_infiniband_info",
                 "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
                 Gauge,
-                &[("device", &dev), ("board_id", &a("board_id")), ("firmware_version", &a("fw_ver")), ("hca_type", &a("hca_type"))],
+                &[
+                    ("device", &dev),
+                    ("board_id", &a("board_id")),
+                    ("firmware_version", &a("fw_ver")),
+                    ("hca_type", &a("hca_type")),
+                ],
                 1.0,
             );
             let pdir = dd.join("ports");
             for port in sorted_dir(&pdir)? {
                 let pp = pdir.join(&port);
                 let bad = |f: &str| CollectError::parse(&pp.join(f), "could not parse");
-                let st = read_attr(&pp.join("state")).as_deref().and_then(state_id).ok_or_else(|| bad("state"))?;
-                let ph = read_attr(&pp.join("phys_state")).as_deref().and_then(state_id).ok_or_else(|| bad("phys_state"))?;
-                let rt = read_attr(&pp.join("rate")).as_deref().and_then(rate).ok_or_else(|| bad("rate"))?;
+                let st = read_attr(&pp.join("state"))
+                    .as_deref()
+                    .and_then(state_id)
+                    .ok_or_else(|| bad("state"))?;
+                let ph = read_attr(&pp.join("phys_state"))
+                    .as_deref()
+                    .and_then(state_id)
+                    .ok_or_else(|| bad("phys_state"))?;
+                let rt = read_attr(&pp.join("rate"))
+                    .as_deref()
+                    .and_then(rate)
+                    .ok_or_else(|| bad("rate"))?;
                 let l = [("device", dev.as_str()), ("port", port.as_str())];
                 out.emit("node_infiniband_state_id", "State of the InfiniBand port (0: no change, 1: down, 2: init, 3: armed, 4: active, 5: act defer)", Gauge, &l, st as f64);
                 out.emit("node_infiniband_physical_state_id", "Physical state of the InfiniBand port (0: no change, 1: sleep, 2: polling, 3: disable, 4: shift, 5: link up, 6: link error recover, 7: phytest)", Gauge, &l, ph as f64);
-                out.emit("node_infiniband_rate_bytes_per_second", "Maximum signal transfer rate", Gauge, &l, rt.trunc());
+                out.emit(
+                    "node_infiniband_rate_bytes_per_second",
+                    "Maximum signal transfer rate",
+                    Gauge,
+                    &l,
+                    rt.trunc(),
+                );
                 for (dir, file, suffix, help, x4) in COUNTERS {
                     // "N/A (no PMA)" and unreadable counters are absent, as in procfs.
-                    let Some(v) = read_attr(&pp.join(dir).join(file)).and_then(|v| v.parse::<u64>().ok()) else { continue };
+                    let Some(v) =
+                        read_attr(&pp.join(dir).join(file)).and_then(|v| v.parse::<u64>().ok())
+                    else {
+                        continue;
+                    };
                     let v = if x4 { v.wrapping_mul(4) } else { v };
                     s.name.clear();
                     let _ = write!(s.name, "node_infiniband_{suffix}");

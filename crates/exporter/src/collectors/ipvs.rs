@@ -14,7 +14,10 @@ fn parse_ip_port(s: &str) -> Result<(String, u16), String> {
             let v = u32::from_str_radix(&s[0..8], 16).map_err(|_| format!("bad ip {s}"))?;
             IpAddr::V4(Ipv4Addr::from(v)).to_string()
         }
-        46 => s[1..40].parse::<Ipv6Addr>().map_err(|_| format!("invalid IPv6 address: {}", &s[1..40]))?.to_string(),
+        46 => s[1..40]
+            .parse::<Ipv6Addr>()
+            .map_err(|_| format!("invalid IPv6 address: {}", &s[1..40]))?
+            .to_string(),
         _ => return Err(format!("unexpected IP:Port: {s}")),
     };
     let port = u16::from_str_radix(&s[s.len() - 4..], 16).map_err(|_| format!("bad port {s}"))?;
@@ -26,7 +29,8 @@ type Backends = BTreeMap<[String; 6], [u64; 3]>;
 
 pub fn parse_backends(text: &str) -> Result<Backends, String> {
     let mut sums = Backends::new();
-    let (mut proto, mut mark, mut laddr, mut lport) = (String::new(), String::new(), String::new(), 0u16);
+    let (mut proto, mut mark, mut laddr, mut lport) =
+        (String::new(), String::new(), String::new(), 0u16);
     for line in text.lines() {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.is_empty() {
@@ -51,7 +55,14 @@ pub fn parse_backends(text: &str) -> Result<Backends, String> {
                 let (raddr, rport) = parse_ip_port(f[1])?;
                 let n = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number {s}"));
                 let (w, a, i) = (n(f[3])?, n(f[4])?, n(f[5])?);
-                let key = [laddr.clone(), lport.to_string(), raddr, rport.to_string(), proto.clone(), mark.clone()];
+                let key = [
+                    laddr.clone(),
+                    lport.to_string(),
+                    raddr,
+                    rport.to_string(),
+                    proto.clone(),
+                    mark.clone(),
+                ];
                 let e = sums.entry(key).or_default();
                 e[0] += a;
                 e[1] += i;
@@ -64,7 +75,12 @@ pub fn parse_backends(text: &str) -> Result<Backends, String> {
 }
 
 impl Collector for Ipvs {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let p = cfg.proc("net/ip_vs_stats");
         let text = read_str(&p, &mut s.buf)?;
         let lines: Vec<&str> = text.splitn(4, '\n').collect();
@@ -73,17 +89,52 @@ impl Collector for Ipvs {
         }
         let f: Vec<&str> = lines[2].split_ascii_whitespace().collect();
         if f.len() != 5 {
-            return Err(CollectError::parse(&p, "ip_vs_stats corrupt: unexpected number of fields"));
+            return Err(CollectError::parse(
+                &p,
+                "ip_vs_stats corrupt: unexpected number of fields",
+            ));
         }
         let mut v = [0f64; 5];
         for (slot, x) in v.iter_mut().zip(&f) {
-            *slot = u64::from_str_radix(x, 16).map_err(|_| CollectError::parse(&p, format!("bad hex {x}")))? as f64;
+            *slot = u64::from_str_radix(x, 16)
+                .map_err(|_| CollectError::parse(&p, format!("bad hex {x}")))?
+                as f64;
         }
-        out.emit("node_ipvs_connections_total", "The total number of connections made.", Counter, &[], v[0]);
-        out.emit("node_ipvs_incoming_packets_total", "The total number of incoming packets.", Counter, &[], v[1]);
-        out.emit("node_ipvs_outgoing_packets_total", "The total number of outgoing packets.", Counter, &[], v[2]);
-        out.emit("node_ipvs_incoming_bytes_total", "The total amount of incoming data.", Counter, &[], v[3]);
-        out.emit("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.", Counter, &[], v[4]);
+        out.emit(
+            "node_ipvs_connections_total",
+            "The total number of connections made.",
+            Counter,
+            &[],
+            v[0],
+        );
+        out.emit(
+            "node_ipvs_incoming_packets_total",
+            "The total number of incoming packets.",
+            Counter,
+            &[],
+            v[1],
+        );
+        out.emit(
+            "node_ipvs_outgoing_packets_total",
+            "The total number of outgoing packets.",
+            Counter,
+            &[],
+            v[2],
+        );
+        out.emit(
+            "node_ipvs_incoming_bytes_total",
+            "The total amount of incoming data.",
+            Counter,
+            &[],
+            v[3],
+        );
+        out.emit(
+            "node_ipvs_outgoing_bytes_total",
+            "The total amount of outgoing data.",
+            Counter,
+            &[],
+            v[4],
+        );
         let bp = cfg.proc("net/ip_vs");
         let text = read_str(&bp, &mut s.buf)?;
         for (k, [a, i, w]) in parse_backends(text).map_err(|m| CollectError::parse(&bp, m))? {
@@ -95,9 +146,27 @@ impl Collector for Ipvs {
                 ("proto", k[4].as_str()),
                 ("local_mark", k[5].as_str()),
             ];
-            out.emit("node_ipvs_backend_connections_active", "The current active connections by local and remote address.", Gauge, &l, a as f64);
-            out.emit("node_ipvs_backend_connections_inactive", "The current inactive connections by local and remote address.", Gauge, &l, i as f64);
-            out.emit("node_ipvs_backend_weight", "The current backend weight by local and remote address.", Gauge, &l, w as f64);
+            out.emit(
+                "node_ipvs_backend_connections_active",
+                "The current active connections by local and remote address.",
+                Gauge,
+                &l,
+                a as f64,
+            );
+            out.emit(
+                "node_ipvs_backend_connections_inactive",
+                "The current inactive connections by local and remote address.",
+                Gauge,
+                &l,
+                i as f64,
+            );
+            out.emit(
+                "node_ipvs_backend_weight",
+                "The current backend weight by local and remote address.",
+                Gauge,
+                &l,
+                w as f64,
+            );
         }
         Ok(())
     }
@@ -109,7 +178,14 @@ mod tests {
     fn backends() {
         let t = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  C0A80016:0CEA wlc\n  -> C0A82016:0CEA      Tunnel  100    248        2\n  -> C0A82016:0CEA      Tunnel  100    2        1\nFWM  10001000 wlc\n  -> C0A8323C:0CEA      Route   20     64         1\n";
         let b = super::parse_backends(t).unwrap();
-        let k = ["192.168.0.22".to_string(), "3306".into(), "192.168.32.22".into(), "3306".into(), "TCP".into(), "".into()];
+        let k = [
+            "192.168.0.22".to_string(),
+            "3306".into(),
+            "192.168.32.22".into(),
+            "3306".into(),
+            "TCP".into(),
+            "".into(),
+        ];
         assert_eq!(b[&k], [250, 3, 200]);
         assert_eq!(b.len(), 2);
     }

@@ -36,7 +36,11 @@ pub fn parse_mdstat(text: &str) -> Result<Vec<MdStat>, String> {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut v = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() || line.starts_with(' ') || line.starts_with("Personalities") || line.starts_with("unused") {
+        if line.trim().is_empty()
+            || line.starts_with(' ')
+            || line.starts_with("Personalities")
+            || line.starts_with("unused")
+        {
             continue;
         }
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -61,7 +65,9 @@ pub fn parse_mdstat(text: &str) -> Result<Vec<MdStat>, String> {
         } else if line.contains("inactive") {
             (0, 0)
         } else {
-            let c = re(0).captures(status).ok_or_else(|| format!("couldn't find all the substring matches: {status}"))?;
+            let c = re(0)
+                .captures(status)
+                .ok_or_else(|| format!("couldn't find all the substring matches: {status}"))?;
             let total: i64 = c[2].parse().map_err(|_| "bad total".to_string())?;
             let active: i64 = c[3].parse().map_err(|_| "bad active".to_string())?;
             (active, total)
@@ -72,39 +78,104 @@ pub fn parse_mdstat(text: &str) -> Result<Vec<MdStat>, String> {
         }
         let sync = lines.get(sync_idx).copied().unwrap_or("");
         let mut synced = size;
-        let (rec, res, chk) = (sync.contains("recovery"), sync.contains("resync"), sync.contains("check"));
+        let (rec, res, chk) = (
+            sync.contains("recovery"),
+            sync.contains("resync"),
+            sync.contains("check"),
+        );
         if rec || res || chk {
-            state = if rec { "recovering" } else if chk { "checking" } else { "resyncing" }.to_string();
+            state = if rec {
+                "recovering"
+            } else if chk {
+                "checking"
+            } else {
+                "resyncing"
+            }
+            .to_string();
             if sync.contains("PENDING") || sync.contains("DELAYED") {
                 synced = 0;
             } else {
-                let c = re(1).captures(sync).ok_or_else(|| format!("unexpected recoveryLine: {sync}"))?;
+                let c = re(1)
+                    .captures(sync)
+                    .ok_or_else(|| format!("unexpected recoveryLine: {sync}"))?;
                 synced = c[1].parse().map_err(|_| "bad synced".to_string())?;
             }
         }
-        v.push(MdStat { name: f[0].to_string(), state, active, total, failed, spare, blocks: size, synced });
+        v.push(MdStat {
+            name: f[0].to_string(),
+            state,
+            active,
+            total,
+            failed,
+            spare,
+            blocks: size,
+            synced,
+        });
     }
     Ok(v)
 }
 
 impl Collector for Mdadm {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let p = cfg.proc("mdstat");
         let text = read_str(&p, &mut s.buf)?;
         for md in parse_mdstat(text).map_err(|m| CollectError::parse(&p, m))? {
             let d = md.name.as_str();
-            out.emit("node_md_disks_required", "Total number of disks of device.", Gauge, &[("device", d)], md.total as f64);
-            for (st, v) in [("active", md.active), ("failed", md.failed), ("spare", md.spare)] {
-                out.emit("node_md_disks", "Number of active/failed/spare disks of device.", Gauge, &[("device", d), ("state", st)], v as f64);
+            out.emit(
+                "node_md_disks_required",
+                "Total number of disks of device.",
+                Gauge,
+                &[("device", d)],
+                md.total as f64,
+            );
+            for (st, v) in [
+                ("active", md.active),
+                ("failed", md.failed),
+                ("spare", md.spare),
+            ] {
+                out.emit(
+                    "node_md_disks",
+                    "Number of active/failed/spare disks of device.",
+                    Gauge,
+                    &[("device", d), ("state", st)],
+                    v as f64,
+                );
             }
-            for (label, key) in
-                [("active", "active"), ("inactive", "inactive"), ("recovering", "recovering"), ("resync", "resyncing"), ("check", "checking")]
-            {
+            for (label, key) in [
+                ("active", "active"),
+                ("inactive", "inactive"),
+                ("recovering", "recovering"),
+                ("resync", "resyncing"),
+                ("check", "checking"),
+            ] {
                 let v = if md.state == key { 1.0 } else { 0.0 };
-                out.emit("node_md_state", "Indicates the state of md-device.", Gauge, &[("device", d), ("state", label)], v);
+                out.emit(
+                    "node_md_state",
+                    "Indicates the state of md-device.",
+                    Gauge,
+                    &[("device", d), ("state", label)],
+                    v,
+                );
             }
-            out.emit("node_md_blocks", "Total number of blocks on device.", Gauge, &[("device", d)], md.blocks as f64);
-            out.emit("node_md_blocks_synced", "Number of blocks synced on device.", Gauge, &[("device", d)], md.synced as f64);
+            out.emit(
+                "node_md_blocks",
+                "Total number of blocks on device.",
+                Gauge,
+                &[("device", d)],
+                md.blocks as f64,
+            );
+            out.emit(
+                "node_md_blocks_synced",
+                "Number of blocks synced on device.",
+                Gauge,
+                &[("device", d)],
+                md.synced as f64,
+            );
         }
         Ok(())
     }

@@ -22,7 +22,12 @@ pub fn meminfo_key(raw: &str, out: &mut String) {
 }
 
 impl Collector for Meminfo {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let path = cfg.proc("meminfo");
         let text = read_str(&path, &mut s.buf)?;
         let mut key = String::new();
@@ -30,10 +35,14 @@ impl Collector for Meminfo {
             let mut parts = line.split_ascii_whitespace();
             let Some(k) = parts.next() else { continue };
             let Some(v) = parts.next() else {
-                return Err(CollectError::parse(&path, format!("invalid line in meminfo: {line}")));
+                return Err(CollectError::parse(
+                    &path,
+                    format!("invalid line in meminfo: {line}"),
+                ));
             };
-            let mut fv: f64 =
-                v.parse().map_err(|_| CollectError::parse(&path, format!("invalid value in meminfo: {v}")))?;
+            let mut fv: f64 = v.parse().map_err(|_| {
+                CollectError::parse(&path, format!("invalid value in meminfo: {v}"))
+            })?;
             meminfo_key(k.strip_suffix(':').unwrap_or(k), &mut key);
             match (parts.next(), parts.next()) {
                 (None, _) => {}
@@ -41,12 +50,27 @@ impl Collector for Meminfo {
                     fv *= 1024.0;
                     key.push_str("_bytes");
                 }
-                _ => return Err(CollectError::parse(&path, format!("invalid line in meminfo: {line}"))),
+                _ => {
+                    return Err(CollectError::parse(
+                        &path,
+                        format!("invalid line in meminfo: {line}"),
+                    ))
+                }
             }
             s.name.clear();
             let _ = write!(s.name, "node_memory_{key}");
-            let typ = if key.ends_with("_total") { Counter } else { Gauge };
-            out.emit_fmt(&s.name, format_args!("Memory information field {key}."), typ, &[], fv);
+            let typ = if key.ends_with("_total") {
+                Counter
+            } else {
+                Gauge
+            };
+            out.emit_fmt(
+                &s.name,
+                format_args!("Memory information field {key}."),
+                typ,
+                &[],
+                fv,
+            );
         }
         Ok(())
     }

@@ -75,10 +75,16 @@ pub enum CollectError {
 
 impl CollectError {
     pub fn io(path: &Path, source: io::Error) -> Self {
-        CollectError::Io { path: path.to_path_buf(), source }
+        CollectError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     pub fn parse(path: &Path, msg: impl Into<String>) -> Self {
-        CollectError::Parse { path: path.to_path_buf(), msg: msg.into() }
+        CollectError::Parse {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
     /// Absent sources are expected on many hosts; they are logged at debug, everything else at warn.
     pub fn is_not_found(&self) -> bool {
@@ -103,7 +109,9 @@ impl DeviceFilter {
         let exclude = exclude.filter(|s| !s.is_empty());
         let include = include.filter(|s| !s.is_empty());
         if exclude.is_some() && include.is_some() {
-            return Err(ExporterError::Flags(format!("--{flag_ex} and --{flag_in} are mutually exclusive")));
+            return Err(ExporterError::Flags(format!(
+                "--{flag_ex} and --{flag_in} are mutually exclusive"
+            )));
         }
         Ok(DeviceFilter {
             exclude: exclude.map(|r| compile(r, flag_ex)).transpose()?,
@@ -172,7 +180,10 @@ impl Config {
                 &a.fs_mount_points_exclude,
                 "collector.filesystem.mount-points-exclude",
             )?,
-            fs_types_exclude: compile(&a.fs_types_exclude, "collector.filesystem.fs-types-exclude")?,
+            fs_types_exclude: compile(
+                &a.fs_types_exclude,
+                "collector.filesystem.fs-types-exclude",
+            )?,
             netdev_filter: DeviceFilter::new(
                 a.netdev_device_exclude.as_deref(),
                 a.netdev_device_include.as_deref(),
@@ -180,7 +191,11 @@ impl Config {
                 "collector.netdev.device-include",
             )?,
             // The diskstats exclude has a default; an explicit include replaces it, as in node_exporter.
-            diskstats_filter: if a.diskstats_device_include.as_deref().is_some_and(|s| !s.is_empty()) {
+            diskstats_filter: if a
+                .diskstats_device_include
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+            {
                 DeviceFilter::new(
                     None,
                     a.diskstats_device_include.as_deref(),
@@ -201,7 +216,8 @@ impl Config {
                 "collector.arp.device-exclude",
                 "collector.arp.device-include",
             )?,
-            textfile_directory: (!a.textfile_directory.is_empty()).then(|| PathBuf::from(&a.textfile_directory)),
+            textfile_directory: (!a.textfile_directory.is_empty())
+                .then(|| PathBuf::from(&a.textfile_directory)),
             cpu_guest: a.cpu_guest,
             cpu_info,
             cpu_flags_include,
@@ -209,10 +225,19 @@ impl Config {
             stat_softirq: a.stat_softirq,
             netstat_fields: compile(&a.netstat_fields, "collector.netstat.fields")?,
             vmstat_fields: compile(&a.vmstat_fields, "collector.vmstat.fields")?,
-            netclass_ignored: compile(&a.netclass_ignored_devices, "collector.netclass.ignored-devices")?,
+            netclass_ignored: compile(
+                &a.netclass_ignored_devices,
+                "collector.netclass.ignored-devices",
+            )?,
             netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
-            powersupply_ignored: compile(&a.powersupply_ignored, "collector.powersupply.ignored-supplies")?,
-            tapestats_ignored: compile(&a.tapestats_ignored, "collector.tapestats.ignored-devices")?,
+            powersupply_ignored: compile(
+                &a.powersupply_ignored,
+                "collector.powersupply.ignored-supplies",
+            )?,
+            tapestats_ignored: compile(
+                &a.tapestats_ignored,
+                "collector.tapestats.ignored-devices",
+            )?,
             rapl_zone_label: a.rapl_zone_label,
         })
     }
@@ -239,7 +264,12 @@ pub struct Scratch {
 
 /// A node_exporter collector.
 pub trait Collector: Send {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError>;
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError>;
 }
 
 /// Name and default state of a collector, as registered in node_exporter 1.5 on Linux.
@@ -280,7 +310,7 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "meminfo" => meminfo::Meminfo,
     "netclass" => netclass::Netclass,
     "netdev" => netdev::Netdev,
-    "netstat" => netstat::Netstat::default(),
+    "netstat" => netstat::Netstat,
     "nfs" => nfs::Nfs,
     "nfsd" => nfs::Nfsd,
     "nvme" => nvme::Nvme,
@@ -294,7 +324,7 @@ pub const COLLECTORS: &[CollectorInfo] = table! {
     "softnet" => softnet::Softnet,
     "stat" => stat::Stat,
     "tapestats" => tapestats::Tapestats,
-    "textfile" => textfile::Textfile::default(),
+    "textfile" => textfile::Textfile,
     "thermal_zone" => thermal_zone::ThermalZone,
     "time" => time::Time,
     "timex" => timex::Timex,

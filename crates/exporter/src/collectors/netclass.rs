@@ -44,7 +44,12 @@ const PROPS: [(&str, &str, MetricType); 16] = [
 ];
 
 impl Collector for Netclass {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("class/net");
         let names = sorted_dir(&base)?;
         for dev in &names {
@@ -83,7 +88,9 @@ impl Collector for Netclass {
                 1.0,
             );
             for (file, suffix, typ) in PROPS {
-                let Some(v) = attr(file).and_then(|v| parse_int_auto(&v)) else { continue };
+                let Some(v) = attr(file).and_then(|v| parse_int_auto(&v)) else {
+                    continue;
+                };
                 let v = if file == "speed" {
                     if v < 0 && cfg.netclass_ignore_invalid_speed {
                         continue;
@@ -94,7 +101,13 @@ impl Collector for Netclass {
                 };
                 s.name.clear();
                 let _ = write!(s.name, "node_network_{suffix}");
-                out.emit_fmt(&s.name, format_args!("Network device property: {suffix}"), typ, &[("device", dev)], v);
+                out.emit_fmt(
+                    &s.name,
+                    format_args!("Network device property: {suffix}"),
+                    typ,
+                    &[("device", dev)],
+                    v,
+                );
             }
             // node_exporter emits protocol_type (the `type` attribute) last.
             if let Some(v) = attr("type").and_then(|v| parse_int_auto(&v)) {

@@ -10,15 +10,40 @@ use super::prelude::*;
 
 pub struct Netdev;
 
-const RX: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
-const TX: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
+const RX: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "frame",
+    "compressed",
+    "multicast",
+];
+const TX: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "colls",
+    "carrier",
+    "compressed",
+];
 
 impl Collector for Netdev {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let path = cfg.proc("net/dev");
         let text = read_str(&path, &mut s.buf)?;
         for line in text.lines().skip(2) {
-            let Some((dev, rest)) = line.split_once(':') else { continue };
+            let Some((dev, rest)) = line.split_once(':') else {
+                continue;
+            };
             let dev = dev.trim();
             if cfg.netdev_filter.ignored(dev) {
                 continue;
@@ -27,12 +52,23 @@ impl Collector for Netdev {
             if vals.len() < 16 {
                 return Err(CollectError::parse(&path, format!("invalid line: {line}")));
             }
-            let names = RX.iter().map(|n| ("receive", n)).chain(TX.iter().map(|n| ("transmit", n)));
+            let names = RX
+                .iter()
+                .map(|n| ("receive", n))
+                .chain(TX.iter().map(|n| ("transmit", n)));
             for ((dir, n), v) in names.zip(&vals) {
-                let v: f64 = v.parse().map_err(|_| CollectError::parse(&path, format!("invalid value {v}")))?;
+                let v: f64 = v
+                    .parse()
+                    .map_err(|_| CollectError::parse(&path, format!("invalid value {v}")))?;
                 s.name.clear();
                 let _ = write!(s.name, "node_network_{dir}_{n}_total");
-                out.emit_fmt(&s.name, format_args!("Network device statistic {dir}_{n}."), Counter, &[("device", dev)], v);
+                out.emit_fmt(
+                    &s.name,
+                    format_args!("Network device statistic {dir}_{n}."),
+                    Counter,
+                    &[("device", dev)],
+                    v,
+                );
             }
             s.help.clear();
             let _ = write!(s.help, "class/net/{dev}/statistics/rx_nohandler");

@@ -6,67 +6,84 @@ use std::fmt::Write as _;
 use super::prelude::*;
 
 #[derive(Default)]
-pub struct Netstat {
-    /// (protocol, field, value) of the current scrape; reused.
-    rows: Vec<(String, String, f64)>,
-}
+pub struct Netstat;
 
-/// Parses the paired header/value line format of /proc/net/netstat and /proc/net/snmp.
-pub fn parse_paired(text: &str, rows: &mut Vec<(String, String, f64)>) -> Result<(), String> {
+/// Calls `f(protocol, field, value)` for each field of the paired header/value line format of
+/// /proc/net/netstat and /proc/net/snmp, without allocating.
+pub fn parse_paired(text: &str, mut f: impl FnMut(&str, &str, f64)) -> Result<(), String> {
     let mut lines = text.lines();
     while let Some(names) = lines.next() {
         let Some(values) = lines.next() else { break };
-        let names: Vec<&str> = names.split(' ').collect();
-        let values: Vec<&str> = values.split(' ').collect();
-        let proto = names[0].strip_suffix(':').unwrap_or(names[0]);
-        if names.len() != values.len() {
+        let proto = names.split(' ').next().unwrap_or("");
+        let proto = proto.strip_suffix(':').unwrap_or(proto);
+        if names.split(' ').count() != values.split(' ').count() {
             return Err(format!("mismatch field count mismatch: {proto}"));
         }
-        // A protocol appearing twice replaces its earlier fields, as node_exporter's map does.
-        rows.retain(|(p, _, _)| p != proto);
-        for (n, v) in names[1..].iter().zip(&values[1..]) {
-            let v: f64 = v.parse().map_err(|_| format!("invalid value {v} in netstats"))?;
-            rows.push((proto.to_string(), n.to_string(), v));
+        for (n, v) in names.split(' ').zip(values.split(' ')).skip(1) {
+            let v: f64 = v
+                .parse()
+                .map_err(|_| format!("invalid value {v} in netstats"))?;
+            f(proto, n, v);
         }
     }
     Ok(())
 }
 
-/// Parses /proc/net/snmp6 ("Ip6InReceives 123"): the protocol is the name up to its first '6'.
-pub fn parse_snmp6(text: &str, rows: &mut Vec<(String, String, f64)>) -> Result<(), String> {
+/// Calls `f(protocol, field, value)` for /proc/net/snmp6 lines ("Ip6InReceives 123"): the protocol
+/// is the name up to and including its first '6'.
+pub fn parse_snmp6(text: &str, mut f: impl FnMut(&str, &str, f64)) -> Result<(), String> {
     for line in text.lines() {
         let mut it = line.split_ascii_whitespace();
-        let (Some(k), Some(v)) = (it.next(), it.next()) else { continue };
+        let (Some(k), Some(v)) = (it.next(), it.next()) else {
+            continue;
+        };
         let Some(six) = k.find('6') else { continue };
-        let v: f64 = v.parse().map_err(|_| format!("invalid value {v} in netstats"))?;
-        rows.push((k[..=six].to_string(), k[six + 1..].to_string(), v));
+        let v: f64 = v
+            .parse()
+            .map_err(|_| format!("invalid value {v} in netstats"))?;
+        f(&k[..=six], &k[six + 1..], v);
     }
     Ok(())
 }
 
 impl Collector for Netstat {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
-        self.rows.clear();
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
+        // node_exporter merges the three files into one protocol map before emitting; the kernel never
+        // repeats a protocol across them, so emitting while parsing gives the same samples.
+        let Scratch {
+            buf, name, help, ..
+        } = s;
+        let mut emit = |proto: &str, field: &str, v: f64| {
+            help.clear();
+            let _ = write!(help, "{proto}_{field}");
+            if !cfg.netstat_fields.is_match(help) {
+                return;
+            }
+            name.clear();
+            let _ = write!(name, "node_netstat_{proto}_{field}");
+            out.emit_fmt(
+                name,
+                format_args!("Statistic {proto}{field}."),
+                Untyped,
+                &[],
+                v,
+            );
+        };
         for f in ["net/netstat", "net/snmp"] {
             let p = cfg.proc(f);
-            let text = read_str(&p, &mut s.buf)?;
-            parse_paired(text, &mut self.rows).map_err(|m| CollectError::parse(&p, m))?;
+            let text = read_str(&p, buf)?;
+            parse_paired(text, &mut emit).map_err(|m| CollectError::parse(&p, m))?;
         }
         let p6 = cfg.proc("net/snmp6");
-        match read_str(&p6, &mut s.buf) {
-            Ok(text) => parse_snmp6(text, &mut self.rows).map_err(|m| CollectError::parse(&p6, m))?,
+        match read_str(&p6, buf) {
+            Ok(text) => parse_snmp6(text, &mut emit).map_err(|m| CollectError::parse(&p6, m))?,
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
-        }
-        for (proto, field, v) in &self.rows {
-            s.help.clear();
-            let _ = write!(s.help, "{proto}_{field}");
-            if !cfg.netstat_fields.is_match(&s.help) {
-                continue;
-            }
-            s.name.clear();
-            let _ = write!(s.name, "node_netstat_{proto}_{field}");
-            out.emit_fmt(&s.name, format_args!("Statistic {proto}{field}."), Untyped, &[], *v);
         }
         Ok(())
     }

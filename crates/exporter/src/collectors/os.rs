@@ -8,7 +8,11 @@ use super::prelude::*;
 #[derive(Default)]
 pub struct Os {
     /// Cached parse keyed by (path, mtime), as node_exporter caches it.
-    cache: Option<(std::path::PathBuf, Option<SystemTime>, HashMap<String, String>)>,
+    cache: Option<(
+        std::path::PathBuf,
+        Option<SystemTime>,
+        HashMap<String, String>,
+    )>,
 }
 
 /// Parses an os-release env file: KEY=value with optional single/double quotes and backslash escapes.
@@ -19,7 +23,9 @@ pub fn parse_os_release(text: &str) -> HashMap<String, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim();
         let val = if let Some(inner) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
             let mut out = String::with_capacity(inner.len());
@@ -64,7 +70,12 @@ pub fn major_minor(version_id: &str) -> f64 {
 }
 
 impl Collector for Os {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let mut last_err = None;
         let mut found = None;
         for f in ["etc/os-release", "usr/lib/os-release"] {
@@ -80,12 +91,15 @@ impl Collector for Os {
         let Some((path, mtime)) = found else {
             return Err(last_err.unwrap_or_else(|| CollectError::Other("no os-release".into())));
         };
-        let fresh = matches!(&self.cache, Some((p, t, _)) if *p == path && *t == mtime && mtime.is_some());
+        let fresh =
+            matches!(&self.cache, Some((p, t, _)) if *p == path && *t == mtime && mtime.is_some());
         if !fresh {
             let text = read_str(&path, &mut s.buf)?;
             self.cache = Some((path, mtime, parse_os_release(text)));
         }
-        let Some((_, _, env)) = &self.cache else { return Ok(()) };
+        let Some((_, _, env)) = &self.cache else {
+            return Ok(());
+        };
         let g = |k: &str| env.get(k).map(String::as_str).unwrap_or("");
         out.emit(
             "node_os_info",
@@ -113,7 +127,11 @@ impl Collector for Os {
                 "node_os_version",
                 "Metric containing the major.minor part of the OS version.",
                 Gauge,
-                &[("id", g("ID")), ("id_like", g("ID_LIKE")), ("name", g("NAME"))],
+                &[
+                    ("id", g("ID")),
+                    ("id_like", g("ID_LIKE")),
+                    ("name", g("NAME")),
+                ],
                 v,
             );
         }
@@ -127,7 +145,9 @@ mod tests {
 
     #[test]
     fn os_release_parsing() {
-        let m = parse_os_release("NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n# c\nX='a b'\n");
+        let m = parse_os_release(
+            "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n# c\nX='a b'\n",
+        );
         assert_eq!(m["NAME"], "Debian GNU/Linux");
         assert_eq!(m["ID"], "debian");
         assert_eq!(m["X"], "a b");

@@ -43,9 +43,17 @@ const NUMERIC: [(&str, &str, f64); 49] = [
     ("charge_now", "charge_ampere", 1e6),
     ("charge_term_current", "charge_term_current", 1e6),
     ("constant_charge_current", "constant_charge_current", 1e6),
-    ("constant_charge_current_max", "constant_charge_current_max", 1e6),
+    (
+        "constant_charge_current_max",
+        "constant_charge_current_max",
+        1e6,
+    ),
     ("constant_charge_voltage", "constant_charge_voltage", 1e6),
-    ("constant_charge_voltage_max", "constant_charge_voltage_max", 1e6),
+    (
+        "constant_charge_voltage_max",
+        "constant_charge_voltage_max",
+        1e6,
+    ),
     ("precharge_current", "precharge_current", 1e6),
     ("input_current_limit", "input_current_limit", 1e6),
     ("power_now", "power_watt", 1e6),
@@ -74,7 +82,12 @@ const INFO: [(&str, &str); 11] = [
 ];
 
 impl Collector for PowerSupply {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("class/power_supply");
         for ps in sorted_dir(&base)? {
             if cfg.powersupply_ignored.is_match(&ps) {
@@ -82,7 +95,9 @@ impl Collector for PowerSupply {
             }
             let dir = base.join(&ps);
             for (file, suffix, div) in NUMERIC {
-                let Some(v) = read_attr(&dir.join(file)).and_then(|v| v.parse::<i64>().ok()) else { continue };
+                let Some(v) = read_attr(&dir.join(file)).and_then(|v| v.parse::<i64>().ok()) else {
+                    continue;
+                };
                 s.name.clear();
                 let _ = write!(s.name, "node_power_supply_{suffix}");
                 out.emit_fmt(
@@ -93,11 +108,23 @@ impl Collector for PowerSupply {
                     v as f64 / div,
                 );
             }
-            let vals: Vec<(&str, String)> =
-                INFO.iter().filter_map(|(f, l)| read_attr(&dir.join(f)).filter(|v| !v.is_empty()).map(|v| (*l, v))).collect();
+            let vals: Vec<(&str, String)> = INFO
+                .iter()
+                .filter_map(|(f, l)| {
+                    read_attr(&dir.join(f))
+                        .filter(|v| !v.is_empty())
+                        .map(|v| (*l, v))
+                })
+                .collect();
             let mut labels: Vec<(&str, &str)> = vec![("power_supply", ps.as_str())];
             labels.extend(vals.iter().map(|(k, v)| (*k, v.as_str())));
-            out.emit("node_power_supply_info", "info of /sys/class/power_supply/<power_supply>.", Gauge, &labels, 1.0);
+            out.emit(
+                "node_power_supply_info",
+                "info of /sys/class/power_supply/<power_supply>.",
+                Gauge,
+                &labels,
+                1.0,
+            );
         }
         Ok(())
     }

@@ -10,7 +10,9 @@ fn totals(text: &str) -> (Option<f64>, Option<f64>) {
     for line in text.lines() {
         let mut it = line.split_ascii_whitespace();
         let kind = it.next();
-        let total = it.find_map(|kv| kv.strip_prefix("total=")).and_then(|v| v.parse::<f64>().ok());
+        let total = it
+            .find_map(|kv| kv.strip_prefix("total="))
+            .and_then(|v| v.parse::<f64>().ok());
         match kind {
             Some("some") => some = total,
             Some("full") => full = total,
@@ -21,12 +23,18 @@ fn totals(text: &str) -> (Option<f64>, Option<f64>) {
 }
 
 impl Collector for Pressure {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         for res in ["cpu", "io", "memory"] {
             let p = cfg.proc(&format!("pressure/{res}"));
             let text = read_str(&p, &mut s.buf)?;
             let (some, full) = totals(text);
-            let some = some.ok_or_else(|| CollectError::parse(&p, "missing some line"))? / 1000.0 / 1000.0;
+            let some =
+                some.ok_or_else(|| CollectError::parse(&p, "missing some line"))? / 1000.0 / 1000.0;
             match res {
                 "cpu" => out.emit(
                     "node_pressure_cpu_waiting_seconds_total",

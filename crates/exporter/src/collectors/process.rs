@@ -12,7 +12,12 @@ pub struct Process {
 impl Process {
     pub fn new() -> Self {
         // SAFETY: sysconf has no memory-safety preconditions.
-        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let (ticks, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
         Process {
             ticks: if ticks > 0 { ticks as f64 } else { 100.0 },
             page: if page > 0 { page as f64 } else { 4096.0 },
@@ -31,9 +36,13 @@ impl Process {
             }
         }
         // Our own /proc entry, not the configured procfs (which may be a fixture tree).
-        let Ok(stat) = read_str(std::path::Path::new("/proc/self/stat"), &mut s.buf) else { return };
+        let Ok(stat) = read_str(std::path::Path::new("/proc/self/stat"), &mut s.buf) else {
+            return;
+        };
         // Fields after the parenthesised comm; comm may contain spaces.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            return;
+        };
         let f: Vec<&str> = rest.split_ascii_whitespace().collect();
         if f.len() < 22 {
             return;
@@ -43,9 +52,27 @@ impl Process {
         let cpu = (n(11) + n(12)) / self.ticks;
         let start = n(19) / self.ticks + self.boot_time.unwrap_or(0.0);
         let (vsize, rss) = (n(20), n(21) * self.page);
-        out.emit("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", Counter, &[], cpu);
-        out.emit("process_resident_memory_bytes", "Resident memory size in bytes.", Gauge, &[], rss);
-        out.emit("process_virtual_memory_bytes", "Virtual memory size in bytes.", Gauge, &[], vsize);
+        out.emit(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            Counter,
+            &[],
+            cpu,
+        );
+        out.emit(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            Gauge,
+            &[],
+            rss,
+        );
+        out.emit(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            Gauge,
+            &[],
+            vsize,
+        );
         out.emit(
             "process_start_time_seconds",
             "Start time of the process since unix epoch in seconds.",
@@ -55,7 +82,13 @@ impl Process {
         );
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
             let open = rd.count().saturating_sub(1);
-            out.emit("process_open_fds", "Number of open file descriptors.", Gauge, &[], open as f64);
+            out.emit(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                Gauge,
+                &[],
+                open as f64,
+            );
         }
         if let Ok(limits) = read_str(std::path::Path::new("/proc/self/limits"), &mut s.buf) {
             for l in limits.lines() {
@@ -66,7 +99,13 @@ impl Process {
                 } else {
                     continue;
                 };
-                let v = l.split_ascii_whitespace().nth(idx).map(|v| if v == "unlimited" { -1.0 } else { v.parse().unwrap_or(0.0) });
+                let v = l.split_ascii_whitespace().nth(idx).map(|v| {
+                    if v == "unlimited" {
+                        -1.0
+                    } else {
+                        v.parse().unwrap_or(0.0)
+                    }
+                });
                 if let Some(v) = v {
                     let help = if key == "process_max_fds" {
                         "Maximum number of open file descriptors."

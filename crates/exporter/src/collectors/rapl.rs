@@ -17,13 +17,20 @@ fn index_and_name(counts: &HashMap<String, u64>, name: &str) -> (u64, String) {
 }
 
 impl Collector for Rapl {
-    fn update(&mut self, cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("class/powercap");
         let mut counts: HashMap<String, u64> = HashMap::new();
         let mut sname = String::new();
         for d in sorted_dir(&base)? {
             let dir = base.join(&d);
-            let Some(raw) = read_attr(&dir.join("name")) else { continue };
+            let Some(raw) = read_attr(&dir.join("name")) else {
+                continue;
+            };
             let (idx, name) = index_and_name(&counts, &raw);
             read_u64(&dir.join("max_energy_range_uj"))?;
             counts.insert(name.clone(), idx + 1);

@@ -19,10 +19,17 @@ const STATS: [(&str, &str, &str, MetricType, f64); 10] = [
 ];
 
 impl Collector for Tapestats {
-    fn update(&mut self, cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("class/scsi_tape");
         for dev in sorted_dir(&base)? {
-            let valid = dev.strip_prefix("st").is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            let valid = dev
+                .strip_prefix("st")
+                .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
             if !valid || cfg.tapestats_ignored.is_match(&dev) {
                 continue;
             }

@@ -59,13 +59,17 @@ fn unescape(s: &str, label: bool) -> String {
 
 fn valid_name(s: &str, metric: bool) -> bool {
     let mut chars = s.chars();
-    let Some(first) = chars.next() else { return false };
+    let Some(first) = chars.next() else {
+        return false;
+    };
     let ok_first = first.is_ascii_alphabetic() || first == '_' || (metric && first == ':');
     ok_first && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':'))
 }
 
 /// Parses `{a="b",c="d"}` starting at `s` (which begins with '{'); returns labels and the rest.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+type LabelPairs = Vec<(String, String)>;
+
+fn parse_labels(s: &str) -> Result<(LabelPairs, &str), String> {
     let mut labels = Vec::new();
     let mut rest = &s[1..];
     loop {
@@ -79,7 +83,9 @@ fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
             return Err(format!("invalid label name {name:?}"));
         }
         rest = rest[eq + 1..].trim_start();
-        let r = rest.strip_prefix('"').ok_or("expected '\"' for label value")?;
+        let r = rest
+            .strip_prefix('"')
+            .ok_or("expected '\"' for label value")?;
         let b = r.as_bytes();
         let mut i = 0;
         while i < b.len() && b[i] != b'"' {
@@ -135,7 +141,11 @@ pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), Stri
             if !valid_name(name, true) {
                 return Err(err(format!("invalid metric name in comment: {name:?}")));
             }
-            let fam = fams.entry(name.to_string()).or_insert(TfFamily { help: None, typ: TfType::Untyped, samples: vec![] });
+            let fam = fams.entry(name.to_string()).or_insert(TfFamily {
+                help: None,
+                typ: TfType::Untyped,
+                samples: vec![],
+            });
             if kw == "HELP" {
                 if fam.help.is_some() {
                     return Err(err(format!("second HELP line for metric name {name:?}")));
@@ -156,7 +166,9 @@ pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), Stri
             }
             continue;
         }
-        let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
+        let name_end = line
+            .find(|c: char| c == '{' || c.is_whitespace())
+            .unwrap_or(line.len());
         let name = &line[..name_end];
         if !valid_name(name, true) {
             return Err(err(format!("invalid metric name {name:?}")));
@@ -169,9 +181,11 @@ pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), Stri
             rest = r;
         }
         let mut parts = rest.split_ascii_whitespace();
-        let value = parse_value(parts.next().ok_or_else(|| err("missing value".into()))?).map_err(err)?;
+        let value =
+            parse_value(parts.next().ok_or_else(|| err("missing value".into()))?).map_err(err)?;
         if let Some(ts) = parts.next() {
-            ts.parse::<i64>().map_err(|_| err(format!("invalid timestamp {ts:?}")))?;
+            ts.parse::<i64>()
+                .map_err(|_| err(format!("invalid timestamp {ts:?}")))?;
             has_ts = true;
         }
         if parts.next().is_some() {
@@ -179,7 +193,11 @@ pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), Stri
         }
         // Attach _sum/_count/_bucket lines to a declared summary/histogram family.
         let mut target = (name.to_string(), Suffix::None);
-        for (suf, sx) in [("_bucket", Suffix::Bucket), ("_sum", Suffix::Sum), ("_count", Suffix::Count)] {
+        for (suf, sx) in [
+            ("_bucket", Suffix::Bucket),
+            ("_sum", Suffix::Sum),
+            ("_count", Suffix::Count),
+        ] {
             if let Some(base) = name.strip_suffix(suf) {
                 if let Some(f) = fams.get(base) {
                     let ok = match f.typ {
@@ -193,30 +211,49 @@ pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), Stri
                 }
             }
         }
-        let fam = fams.entry(target.0).or_insert(TfFamily { help: None, typ: TfType::Untyped, samples: vec![] });
+        let fam = fams.entry(target.0).or_insert(TfFamily {
+            help: None,
+            typ: TfType::Untyped,
+            samples: vec![],
+        });
         match (fam.typ, target.1) {
             (TfType::Summary, Suffix::None) if !labels.iter().any(|(n, _)| n == "quantile") => {
                 return Err(err("summary sample without quantile label".into()))
             }
-            (TfType::Histogram, Suffix::None) => return Err(err("histogram sample without _bucket/_sum/_count".into())),
+            (TfType::Histogram, Suffix::None) => {
+                return Err(err("histogram sample without _bucket/_sum/_count".into()))
+            }
             (TfType::Histogram, Suffix::Bucket) if !labels.iter().any(|(n, _)| n == "le") => {
                 return Err(err("histogram bucket without le label".into()))
             }
             _ => {}
         }
-        fam.samples.push(TfSample { suffix: target.1, labels, value });
+        fam.samples.push(TfSample {
+            suffix: target.1,
+            labels,
+            value,
+        });
     }
     Ok((fams, has_ts))
 }
 
 fn mtime_secs(p: &Path) -> Option<f64> {
     let md = std::fs::metadata(p).ok()?;
-    let d = md.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let d = md
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
     Some(d.as_secs() as f64)
 }
 
 impl Collector for Textfile {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let mut errored = false;
         let mut parsed: Vec<(String, TfFamily)> = Vec::new();
         let mut files_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -269,7 +306,10 @@ impl Collector for Textfile {
         for (name, f) in &parsed {
             let help = match &f.help {
                 Some(h) => h.clone(),
-                None => format!("Metric read from {}", files_of.get(name).map(|v| v.join(", ")).unwrap_or_default()),
+                None => format!(
+                    "Metric read from {}",
+                    files_of.get(name).map(|v| v.join(", ")).unwrap_or_default()
+                ),
             };
             // Every sample gets the union of the family's label names, missing ones as "".
             let mut all: Vec<&str> = Vec::new();
@@ -292,7 +332,12 @@ impl Collector for Textfile {
             for smp in &f.samples {
                 labels.clear();
                 for k in &all {
-                    let v = smp.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+                    let v = smp
+                        .labels
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.as_str())
+                        .unwrap_or("");
                     labels.push((k, v));
                 }
                 for (k, v) in &smp.labels {
@@ -338,7 +383,10 @@ mod tests {
         assert!(!ts);
         assert_eq!(f["a_total"].help.as_deref(), Some("An \\ help"));
         assert_eq!(f["a_total"].typ, TfType::Counter);
-        assert_eq!(f["a_total"].samples[0].labels[1], ("y".to_string(), "q\"".to_string()));
+        assert_eq!(
+            f["a_total"].samples[0].labels[1],
+            ("y".to_string(), "q\"".to_string())
+        );
         assert_eq!(f["h"].samples.len(), 4);
         assert_eq!(f["h"].samples[2].suffix, Suffix::Sum);
         assert_eq!(f["plain"].typ, TfType::Untyped);

@@ -18,12 +18,19 @@ fn local_zone(secs: i64) -> (String, i64) {
         return ("UTC".to_string(), 0);
     }
     // SAFETY: tm_zone points to a NUL-terminated static string owned by libc.
-    let name = unsafe { CStr::from_ptr(tm.tm_zone) }.to_string_lossy().into_owned();
+    let name = unsafe { CStr::from_ptr(tm.tm_zone) }
+        .to_string_lossy()
+        .into_owned();
     (name, tm.tm_gmtoff as i64)
 }
 
 impl Collector for Time {
-    fn update(&mut self, cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| CollectError::Other(format!("clock before epoch: {e}")))?;
@@ -46,8 +53,10 @@ impl Collector for Time {
         // node_exporter globs clocksource[0-9]*: no directory means no clocksources, not an error.
         let names = sorted_dir(&base).unwrap_or_default();
         let mut nb = itoa_buf();
-        let sources =
-            names.iter().filter(|n| n.strip_prefix("clocksource").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit())));
+        let sources = names.iter().filter(|n| {
+            n.strip_prefix("clocksource")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        });
         for (i, n) in sources.enumerate() {
             let dir = base.join(n);
             let dev = fmt_u64(&mut nb, i as u64);

@@ -12,7 +12,9 @@ pub fn queue_sums(text: &str) -> Result<(f64, f64), String> {
         if f.len() < 5 {
             continue;
         }
-        let (t, r) = f[4].split_once(':').ok_or_else(|| format!("invalid queue field {}", f[4]))?;
+        let (t, r) = f[4]
+            .split_once(':')
+            .ok_or_else(|| format!("invalid queue field {}", f[4]))?;
         tx += u64::from_str_radix(t, 16).map_err(|_| format!("invalid hex {t}"))?;
         rx += u64::from_str_radix(r, 16).map_err(|_| format!("invalid hex {r}"))?;
     }
@@ -20,7 +22,12 @@ pub fn queue_sums(text: &str) -> Result<(f64, f64), String> {
 }
 
 impl Collector for UdpQueues {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let mut missing = 0;
         let mut last = None;
         for (f, ip) in [("net/udp", "v4"), ("net/udp6", "v6")] {
@@ -28,9 +35,22 @@ impl Collector for UdpQueues {
             match read_str(&p, &mut s.buf) {
                 Ok(text) => {
                     let (tx, rx) = queue_sums(text).map_err(|m| CollectError::parse(&p, m))?;
-                    let help = "Number of allocated memory in the kernel for UDP datagrams in bytes.";
-                    out.emit("node_udp_queues", help, Gauge, &[("queue", "tx"), ("ip", ip)], tx);
-                    out.emit("node_udp_queues", help, Gauge, &[("queue", "rx"), ("ip", ip)], rx);
+                    let help =
+                        "Number of allocated memory in the kernel for UDP datagrams in bytes.";
+                    out.emit(
+                        "node_udp_queues",
+                        help,
+                        Gauge,
+                        &[("queue", "tx"), ("ip", ip)],
+                        tx,
+                    );
+                    out.emit(
+                        "node_udp_queues",
+                        help,
+                        Gauge,
+                        &[("queue", "rx"), ("ip", ip)],
+                        rx,
+                    );
                 }
                 Err(e) if e.is_not_found() => {
                     missing += 1;

@@ -5,17 +5,29 @@ use super::prelude::*;
 pub struct Uname;
 
 fn field(raw: &[libc::c_char]) -> String {
-    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Collector for Uname {
-    fn update(&mut self, _cfg: &Config, _s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        _cfg: &Config,
+        _s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         // SAFETY: utsname is plain old data; uname fills it completely on success.
         let mut u: libc::utsname = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointer to a properly sized struct.
         if unsafe { libc::uname(&mut u) } != 0 {
-            return Err(CollectError::Other(format!("uname: {}", std::io::Error::last_os_error())));
+            return Err(CollectError::Other(format!(
+                "uname: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         let (sys, rel, ver, mach, node, dom) = (
             field(&u.sysname),

@@ -50,10 +50,17 @@ const METRICS: [(&str, usize, &str, &str); 39] = [
 ];
 
 impl Collector for Xfs {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.sys("fs/xfs");
         // No /sys/fs/xfs means no XFS filesystems: node_exporter's glob finds nothing and succeeds.
-        let Ok(devs) = sorted_dir(&base) else { return Ok(()) };
+        let Ok(devs) = sorted_dir(&base) else {
+            return Ok(());
+        };
         for dev in devs {
             let p = base.join(&dev).join("stats/stats");
             if !p.exists() {
@@ -69,7 +76,12 @@ impl Collector for Xfs {
                 })
                 .collect();
             for (key, idx, suffix, help) in METRICS {
-                let v = lines.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.get(idx)).copied().unwrap_or(0);
+                let v = lines
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|(_, v)| v.get(idx))
+                    .copied()
+                    .unwrap_or(0);
                 s.name.clear();
                 let _ = write!(s.name, "node_xfs_{suffix}");
                 out.emit(&s.name, help, Counter, &[("device", &dev)], v as f64);

@@ -21,7 +21,9 @@ const SUBSYSTEMS: [(&str, &str); 11] = [
     ("zfs_zfetch", "zfetchstats"),
     ("zfs_zil", "zil"),
 ];
-const POOL_STATES: [&str; 6] = ["online", "degraded", "faulted", "offline", "removed", "unavail"];
+const POOL_STATES: [&str; 6] = [
+    "online", "degraded", "faulted", "offline", "removed", "unavail",
+];
 
 /// Iterates the `name type data` table of a kstat file, yielding uint64 (type 4) rows.
 fn kstat_rows(text: &str) -> Result<Vec<(&str, &str)>, String> {
@@ -44,18 +46,30 @@ fn kstat_rows(text: &str) -> Result<Vec<(&str, &str)>, String> {
 }
 
 fn parse_u64(s: &str, key: &str, p: &Path) -> Result<f64, CollectError> {
-    s.parse::<u64>().map(|v| v as f64).map_err(|_| CollectError::parse(p, format!("could not parse expected integer value for {key:?}")))
+    s.parse::<u64>().map(|v| v as f64).map_err(|_| {
+        CollectError::parse(
+            p,
+            format!("could not parse expected integer value for {key:?}"),
+        )
+    })
 }
 
 impl Collector for Zfs {
-    fn update(&mut self, cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), CollectError> {
+    fn update(
+        &mut self,
+        cfg: &Config,
+        s: &mut Scratch,
+        out: &mut Registry,
+    ) -> Result<(), CollectError> {
         let base = cfg.proc("spl/kstat/zfs");
         if !base.exists() {
             return Err(CollectError::io(&base, std::io::ErrorKind::NotFound.into()));
         }
         for (subsystem, file) in SUBSYSTEMS {
             let p = base.join(file);
-            let Ok(text) = read_str(&p, &mut s.buf) else { continue };
+            let Ok(text) = read_str(&p, &mut s.buf) else {
+                continue;
+            };
             for (name, val) in kstat_rows(text).map_err(|m| CollectError::parse(&p, m))? {
                 if val.is_empty() {
                     continue;
@@ -80,7 +94,9 @@ impl Collector for Zfs {
                 for line in text.lines() {
                     let p: Vec<&str> = line.split_ascii_whitespace().collect();
                     match &fields {
-                        None if p.len() >= 12 && p[0] == "nread" => fields = Some(p.iter().map(|s| s.to_string()).collect()),
+                        None if p.len() >= 12 && p[0] == "nread" => {
+                            fields = Some(p.iter().map(|s| s.to_string()).collect())
+                        }
                         None => {}
                         Some(f) => {
                             for (i, field) in f.iter().enumerate() {
@@ -93,7 +109,10 @@ impl Collector for Zfs {
                     }
                 }
             }
-            for f in sorted_dir(&pd)?.into_iter().filter(|f| f.starts_with("objset-")) {
+            for f in sorted_dir(&pd)?
+                .into_iter()
+                .filter(|f| f.starts_with("objset-"))
+            {
                 let p = pd.join(&f);
                 let text = read_str(&p, &mut s.buf)?;
                 let rows = kstat_rows(text).map_err(|m| CollectError::parse(&p, m))?;
@@ -111,7 +130,13 @@ impl Collector for Zfs {
                     let key = format!("kstat.zfs.misc.objset.{name}");
                     let v = parse_u64(val, &key, &p)?;
                     let metric = format!("node_zfs_zpool_dataset_{}", name.replace('-', "_"));
-                    out.emit(&metric, &key, Untyped, &[("zpool", &pool), ("dataset", &dataset)], v);
+                    out.emit(
+                        &metric,
+                        &key,
+                        Untyped,
+                        &[("zpool", &pool), ("dataset", &dataset)],
+                        v,
+                    );
                 }
             }
             if let Some(state) = read_attr(&pd.join("state")) {

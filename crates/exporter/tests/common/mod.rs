@@ -9,11 +9,18 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// GET `path` from 127.0.0.1:`port`; returns (status, headers lowercased, body). Handles chunked bodies.
-pub fn http_get(port: u16, path: &str, extra_headers: &str) -> std::io::Result<(u16, String, Vec<u8>)> {
+pub fn http_get(
+    port: u16,
+    path: &str,
+    extra_headers: &str,
+) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra_headers}\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra_headers}\r\n"
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split = raw
@@ -22,7 +29,11 @@ pub fn http_get(port: u16, path: &str, extra_headers: &str) -> std::io::Result<(
         .ok_or_else(|| std::io::Error::other("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let mut body = raw[split + 4..].to_vec();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if head.contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
@@ -31,10 +42,10 @@ pub fn http_get(port: u16, path: &str, extra_headers: &str) -> std::io::Result<(
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let size_str = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         b = &b[eol + 2..];
         if size == 0 || b.len() < size {
             break;
