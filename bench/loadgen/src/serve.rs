@@ -128,6 +128,11 @@ impl TargetSim {
 
 pub fn serve(w: Workload, a: ServeArgs) -> io::Result<()> {
     let listener = TcpListener::bind(&a.listen)?;
+    serve_on(listener, w, a)
+}
+
+/// Serves on an already bound listener; never returns unless accepting fails at start.
+pub fn serve_on(listener: TcpListener, w: Workload, a: ServeArgs) -> io::Result<()> {
     let interval = w.interval_s.max(1);
     let tick0 = (now_unix() as u64) / interval;
     let sims: Vec<TargetSim> = (0..w.targets).map(|t| TargetSim::new(&w, t, tick0)).collect();
@@ -367,4 +372,62 @@ fn stats_json(s: &Shared) -> String {
         s.label_count.load(Ordering::Relaxed) as f64 / total + 3.0, // + job, instance, __name__
         sys_json.join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn get(conn: &mut TcpStream, path: &str) -> (String, Vec<u8>) {
+        write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n").unwrap();
+        let mut rd = BufReader::new(conn.try_clone().unwrap());
+        let mut head = String::new();
+        let mut len = 0;
+        loop {
+            let mut l = String::new();
+            rd.read_line(&mut l).unwrap();
+            if l == "\r\n" {
+                break;
+            }
+            if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            head.push_str(&l);
+        }
+        let mut body = vec![0; len];
+        rd.read_exact(&mut body).unwrap();
+        (head, body)
+    }
+
+    #[test]
+    fn serves_targets_over_keep_alive_and_counts_per_system() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let w = Workload { seed: 9, targets: 3, groups_per_target: 2, interval_s: 15, churn_every_s: 0, churn_fraction: 0.0 };
+        std::thread::spawn(move || serve_on(listener, w, ServeArgs { listen: String::new(), gzip: false, render_threads: 2 }));
+        let mut conn = loop {
+            if let Ok(c) = TcpStream::connect(addr) {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (head, body) = get(&mut conn, "/metrics/2?sys=prom");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("version=0.0.4"));
+        let text = String::from_utf8(body).unwrap();
+        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, 64);
+        assert!(text.contains("# TYPE bench_http_requests_total counter"));
+        assert!(text.contains("bench_http_request_duration_seconds_bucket{"));
+        // Same connection, second request; then an unknown target.
+        let (_, again) = get(&mut conn, "/metrics/2?sys=prom");
+        assert_eq!(again.len(), text.len());
+        let (head, _) = get(&mut conn, "/metrics/3");
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        let (_, stats) = get(&mut conn, "/stats");
+        let stats = String::from_utf8(stats).unwrap();
+        assert!(stats.contains("\"prom\":{\"scrapes\":2,\"samples\":128,"), "{stats}");
+        assert!(stats.contains("\"active_series\":192"), "{stats}");
+    }
 }
