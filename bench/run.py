@@ -551,7 +551,8 @@ def main() -> int:
 
         def snapshot() -> dict:
             st = json.loads(http_get(f"http://127.0.0.1:{lg_port}/stats")[1])
-            snap = {"t": time.time(), "served": st["served"], "lg": st, "sys": {}}
+            snap = {"t": time.time(), "served": st["served"], "lg": st, "sys": {},
+                    "lg_cpu": proc_cpu_seconds(loadgen_proc.pid)}
             for s in systems:
                 if s.proc is None or s.proc.poll() is not None:
                     continue
@@ -589,6 +590,8 @@ def main() -> int:
                 "own_active_series": s.active_series(),
             }
         results["active_series"] = b["lg"]["active_series"]
+        results["loadgen_cpu_pct"] = 100 * (b["lg_cpu"] - a["lg_cpu"]) / (b["t"] - a["t"])
+        results["loadgen_max_render_s"] = b["lg"]["max_render_seconds"]
 
         # ---- queries ------------------------------------------------------------------------------------------
         now = time.time()
@@ -701,7 +704,9 @@ def render_table(res: dict, names: list[str], args) -> str:
         f"{lg.get('series_per_target', '?')} series, ~{lg.get('avg_labels', 0):.1f} labels and "
         f"~{lg.get('avg_label_value_bytes', 0):.0f} B of label values per series), scrape interval "
         f"{res['interval_s']}s, live window {res['duration_s']}s; dataset {ds.get('series', 0):,} series x "
-        f"{args.dataset_hours} h = {ds.get('samples', 0):,} samples. Measured {time.strftime('%Y-%m-%d %H:%M')} "
+        f"{args.dataset_hours} h = {ds.get('samples', 0):,} samples. The generator used "
+        f"{res.get('loadgen_cpu_pct', 0):.1f}% of one core in the window (slowest render "
+        f"{res.get('loadgen_max_render_s', 0):.2f}s). Measured {time.strftime('%Y-%m-%d %H:%M')} "
         f"on {os.cpu_count()} cores ({platform_note()}).",
         "",
     ]
