@@ -278,6 +278,7 @@ pub(crate) fn eval_aggregate(ev: &Ev, a: &Aggregate) -> Result<Matrix> {
         a.op,
         AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Min | AggOp::Max | AggOp::Group | AggOp::Stddev | AggOp::Stdvar
     ) && groups.len().saturating_mul(ev.r.steps()) <= SERIES_MAJOR_MAX_CELLS
+        && crate::eval::fast_paths()
     {
         return series_major(ev, a.op, &input, &series_group, result);
     }

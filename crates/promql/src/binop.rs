@@ -214,6 +214,9 @@ fn arith(ev: &Ev, b: &Binary, op: BinOp, lhs: &Matrix, rhs: &Matrix, lsig: &[u64
     let swap = m.card == Card::OneToMany;
     // After the swap, "l" is the many side (or either side for one-to-one) and "r" the one side.
     let (lm, rm, ls, rs, li, ri) = if swap { (rhs, lhs, rsig, lsig, 1, 0) } else { (lhs, rhs, lsig, rsig, 0, 1) };
+    if let Some(m) = join_series_major(ev, b, op, lm, rm, ls, rs, swap)? {
+        return Ok(m);
+    }
     let mut right: HashMap<u64, (usize, f64), IdBuild> = HashMap::default();
     // One-to-one: match signatures used this step. Many-to-one: (signature, result-labels hash) pairs.
     let mut matched: HashSet<u64, IdBuild> = HashSet::default();
@@ -278,4 +281,144 @@ fn arith(ev: &Ev, b: &Binary, op: BinOp, lhs: &Matrix, rhs: &Matrix, lsig: &[u64
         |k| result_metric(&lm[(k >> 32) as usize].labels, &rm[(k & 0xffff_ffff) as usize].labels, op, m, b.return_bool),
         DUP_LABELSET,
     )
+}
+
+/// Vector matching series by series, for the common case where the pairing cannot change from step to step:
+/// the "one" side's signatures are unique (and, for one-to-one, the other side's too), and every matched pair
+/// yields distinct result labels. Then no step can raise a matching error and each many-side series joins
+/// one fixed series, so a merge-join of the two point lists gives exactly the step-by-step result. Returns
+/// `None` when the preconditions fail, leaving the general path to produce results or Prometheus's errors.
+#[allow(clippy::too_many_arguments)]
+fn join_series_major(
+    ev: &Ev,
+    b: &Binary,
+    op: BinOp,
+    lm: &Matrix,
+    rm: &Matrix,
+    ls: &[u64],
+    rs: &[u64],
+    swap: bool,
+) -> Result<Option<Matrix>> {
+    let m = &b.matching;
+    if !crate::eval::fast_paths() {
+        return Ok(None);
+    }
+    let mut right_of: HashMap<u64, usize, IdBuild> = HashMap::with_capacity_and_hasher(rm.len(), IdBuild::default());
+    for (j, &sig) in rs.iter().enumerate() {
+        if right_of.insert(sig, j).is_some() {
+            return Ok(None);
+        }
+    }
+    if m.card == Card::OneToOne {
+        let mut seen: HashSet<u64, IdBuild> = HashSet::with_capacity_and_hasher(lm.len(), IdBuild::default());
+        if !ls.iter().all(|s| seen.insert(*s)) {
+            return Ok(None);
+        }
+    }
+    let mut pairs: Vec<(usize, usize, Labels)> = Vec::new();
+    let mut seen_labels = HashSet::with_hasher(xxhash_rust::xxh3::Xxh3DefaultBuilder::new());
+    for (i, sig) in ls.iter().enumerate() {
+        if let Some(&j) = right_of.get(sig) {
+            let l = result_metric(&lm[i].labels, &rm[j].labels, op, m, b.return_bool);
+            if !seen_labels.insert(l.clone()) {
+                return Ok(None);
+            }
+            pairs.push((i, j, l));
+        }
+    }
+    drop(seen_labels);
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut added = 0;
+    for (i, j, labels) in pairs {
+        ev.lim.tick()?;
+        let (a, c) = (&lm[i].points, &rm[j].points);
+        let (mut x, mut y) = (0, 0);
+        let mut points = Vec::new();
+        while x < a.len() && y < c.len() {
+            match a[x].t.cmp(&c[y].t) {
+                std::cmp::Ordering::Less => x += 1,
+                std::cmp::Ordering::Greater => y += 1,
+                std::cmp::Ordering::Equal => {
+                    let (fl, fr) = if swap { (c[y].v, a[x].v) } else { (a[x].v, c[y].v) };
+                    let (mut val, keep) = elem_binop(op, fl, fr);
+                    if b.return_bool {
+                        val = if keep { 1.0 } else { 0.0 };
+                    }
+                    if keep || b.return_bool {
+                        points.push(model::Sample::new(a[x].t, val));
+                    }
+                    x += 1;
+                    y += 1;
+                }
+            }
+        }
+        if !points.is_empty() {
+            added += points.len();
+            out.push(crate::eval::Series { labels, points });
+        }
+    }
+    ev.lim.add(added)?;
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::FORCE_STEP_MAJOR;
+    use crate::{Engine, EngineOptions, QueryOpts, Value};
+    use model::mem::MemStorage;
+    use model::storage::Storage;
+    use model::Labels;
+    use proptest::prelude::*;
+
+    fn run(st: &MemStorage, q: &str, slow: bool) -> Result<Value, crate::QueryError> {
+        FORCE_STEP_MAJOR.with(|f| f.set(slow));
+        let r = Engine::new(EngineOptions::default()).range_query(st, q, 0, 600_000, 30_000, &QueryOpts::default());
+        FORCE_STEP_MAJOR.with(|f| f.set(false));
+        r.map(|r| r.value)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The series-by-series fast paths (element-wise maps, vector joins, sum-like aggregations) give
+        /// bit-identical results, and the same errors, as Prometheus's step-by-step evaluation.
+        #[test]
+        fn fast_paths_match_step_major(
+            data in prop::collection::vec(prop::collection::vec(prop::option::weighted(0.7, -5i32..5), 1..25), 1..6),
+        ) {
+            let st = MemStorage::new();
+            let mut app = st.appender();
+            for (i, vals) in data.iter().enumerate() {
+                let name = if i % 3 == 0 { "a" } else { "b" };
+                let l = Labels::from_pairs(&[("__name__", name.to_string()), ("i", (i / 2).to_string()), ("g", (i % 2).to_string())]);
+                for (k, v) in vals.iter().enumerate() {
+                    if let Some(v) = v {
+                        app.append(0, &l, k as i64 * 30_000, f64::from(*v)).unwrap();
+                    }
+                }
+            }
+            app.commit().unwrap();
+            for q in [
+                "a + on(i) b", "a / ignoring(__name__) b", "b * on(i) group_left(g) a", "a > bool on(i) b",
+                "a - on(g) group_right b", "abs(b)", "b > 0", "2 ^ a", "-b", "sum by (g) (b)", "avg(b)",
+                "stddev without (i) ({__name__=~\"a|b\"})", "max by (i) (b)", "count(b)", "ceil({__name__=~\"a|b\"})",
+            ] {
+                let fast = run(&st, q, false);
+                let slow = run(&st, q, true);
+                match (fast, slow) {
+                    (Ok(Value::Matrix(x)), Ok(Value::Matrix(y))) => {
+                        prop_assert_eq!(x.len(), y.len(), "{}", q);
+                        for (s, t) in x.iter().zip(&y) {
+                            prop_assert_eq!(&s.labels, &t.labels, "{}", q);
+                            let sb: Vec<(i64, u64)> = s.samples.iter().map(|p| (p.t, p.v.to_bits())).collect();
+                            let tb: Vec<(i64, u64)> = t.samples.iter().map(|p| (p.t, p.v.to_bits())).collect();
+                            prop_assert_eq!(sb, tb, "{}", q);
+                        }
+                    }
+                    (Err(e), Err(f)) => prop_assert_eq!(e.error_type(), f.error_type(), "{}", q),
+                    (x, y) => prop_assert!(false, "{}: fast {:?} vs step-major {:?}", q, x, y),
+                }
+            }
+        }
+    }
 }

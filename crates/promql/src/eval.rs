@@ -19,6 +19,25 @@ use crate::{QueryError, RangeSeries, Value, VectorSample};
 
 pub(crate) type Result<T> = std::result::Result<T, QueryError>;
 
+#[cfg(test)]
+thread_local! {
+    /// Disables the series-by-series fast paths so tests can compare them with the step-by-step evaluation.
+    pub(crate) static FORCE_STEP_MAJOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the series-by-series fast paths may be used (always, outside tests).
+#[inline]
+pub(crate) fn fast_paths() -> bool {
+    #[cfg(test)]
+    {
+        !FORCE_STEP_MAJOR.with(|f| f.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
 /// One output series: points at step timestamps (or raw samples for range vectors).
 #[derive(Debug, Clone)]
 pub(crate) struct Series {
@@ -709,7 +728,7 @@ impl<'a> Ev<'a> {
     {
         let labels: Vec<Labels> = (0..m.len()).map(&mut label_of).collect();
         let mut seen = std::collections::HashSet::with_capacity_and_hasher(labels.len(), Xxh3DefaultBuilder::new());
-        if !labels.iter().all(|l| seen.insert(l)) {
+        if !fast_paths() || !labels.iter().all(|l| seen.insert(l)) {
             return self.range_eval_keyed(
                 &[m],
                 |_, step, v, out| {
