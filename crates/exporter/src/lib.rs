@@ -154,9 +154,19 @@ pub struct Args {
         overrides_with = "textfile_directory"
     )]
     pub textfile_directory: String,
-    /// Enables metric node_cpu_guest_seconds_total.
-    #[arg(long = "collector.cpu.guest", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Enables metric node_cpu_guest_seconds_total (--no-collector.cpu.guest disables).
+    #[arg(
+        long = "collector.cpu.guest",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        overrides_with = "cpu_guest"
+    )]
     pub cpu_guest: bool,
+    /// kingpin-style negation of --collector.cpu.guest.
+    #[arg(long = "no-collector.cpu.guest", hide = true)]
+    pub no_cpu_guest: bool,
     /// Enables metric cpu_info.
     #[arg(long = "collector.cpu.info")]
     pub cpu_info: bool,

@@ -218,7 +218,7 @@ impl Config {
             )?,
             textfile_directory: (!a.textfile_directory.is_empty())
                 .then(|| PathBuf::from(&a.textfile_directory)),
-            cpu_guest: a.cpu_guest,
+            cpu_guest: a.cpu_guest && !a.no_cpu_guest,
             cpu_info,
             cpu_flags_include,
             cpu_bugs_include,

@@ -124,20 +124,22 @@ fn parse_value(s: &str) -> Result<f64, String> {
 pub fn parse_text(text: &str) -> Result<(BTreeMap<String, TfFamily>, bool), String> {
     let mut fams: BTreeMap<String, TfFamily> = BTreeMap::new();
     let mut has_ts = false;
-    for (ln, line) in text.lines().enumerate() {
+    for (ln, line) in text.split('\n').enumerate() {
         let line = line.trim_start();
         if line.is_empty() {
             continue;
         }
         let err = |m: String| format!("text format parsing error in line {}: {m}", ln + 1);
         if let Some(c) = line.strip_prefix('#') {
-            let c = c.trim_start();
-            let (kw, rest) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+            let c = c.trim_start_matches([' ', '\t']);
+            let (kw, rest) = c.split_once([' ', '\t']).unwrap_or((c, ""));
             if kw != "HELP" && kw != "TYPE" {
                 continue;
             }
-            let rest = rest.trim_start();
-            let (name, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            // Like the Go parser: blanks are spaces and tabs; HELP text keeps everything after them.
+            let rest = rest.trim_start_matches([' ', '\t']);
+            let (name, arg) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+            let arg = arg.trim_start_matches([' ', '\t']);
             if !valid_name(name, true) {
                 return Err(err(format!("invalid metric name in comment: {name:?}")));
             }
@@ -390,6 +392,22 @@ mod tests {
         assert_eq!(f["h"].samples.len(), 4);
         assert_eq!(f["h"].samples[2].suffix, Suffix::Sum);
         assert_eq!(f["plain"].typ, TfType::Untyped);
+    }
+
+    proptest::proptest! {
+        /// Whatever a label value holds, the encoder's escaping and this parser's unescaping agree.
+        #[test]
+        fn label_values_round_trip(v in "\\PC*", help in "[^\n]*") {
+            let mut r = crate::expo::Registry::new();
+            r.begin();
+            r.emit("m_total", &help, MetricType::Counter, &[("k", &v)], 1.5);
+            let mut out = Vec::new();
+            r.write(crate::expo::Format::Text, &mut out);
+            let (f, _) = parse_text(std::str::from_utf8(&out).unwrap()).unwrap();
+            proptest::prop_assert_eq!(&f["m_total"].samples[0].labels[0].1, &v);
+            proptest::prop_assert_eq!(f["m_total"].samples[0].value, 1.5);
+            proptest::prop_assert_eq!(f["m_total"].help.as_deref(), Some(help.trim_start_matches([' ', '\t'])));
+        }
     }
 
     #[test]
