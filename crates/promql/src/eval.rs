@@ -429,6 +429,8 @@ impl<'a> Ev<'a> {
     fn eval_inner(&self, node: &Node) -> Result<Val> {
         match node {
             Node::Number(v) => {
+                // Check before allocating: a literal over a very fine range could be huge on its own.
+                self.lim.transient(self.r.steps())?;
                 let v = *v;
                 let points: Vec<Sample> = self.r.iter().map(|t| Sample::new(t, v)).collect();
                 self.lim.add(points.len())?;

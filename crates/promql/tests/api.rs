@@ -105,6 +105,9 @@ fn sample_limit_is_enforced_with_prometheus_text() {
     let err = e.range_query(&st, "up", 0, 600_000, 60_000, &QueryOpts::default()).unwrap_err();
     assert_eq!(err, QueryError::TooManySamples);
     assert_eq!(err.to_string(), "query processing would load too many samples into memory in query execution");
+    // A literal over a very fine range is refused before anything is allocated.
+    let err = e.range_query(&st, "1", 0, 86_400_000, 1, &QueryOpts::default()).unwrap_err();
+    assert_eq!(err, QueryError::TooManySamples);
     // Small enough queries still work under the same limit.
     assert!(e.instant_query(&st, "up", 600_000, &QueryOpts::default()).is_ok());
 }
