@@ -127,6 +127,76 @@ mod tests {
         assert_eq!(s.enabled().count(), COLLECTORS.len() - 1);
     }
 
+    /// Counts heap allocations made by the current thread (other test threads do not disturb it).
+    struct CountingAlloc;
+    thread_local! {
+        static ALLOCS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    // SAFETY: forwards to the system allocator; the thread-local is const-initialised and never allocates.
+    unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+        unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+            let _ = ALLOCS.try_with(|c| {
+                let (n, b) = c.get();
+                c.set((n + 1, b + l.size() as u64));
+            });
+            // SAFETY: same contract as the caller's.
+            unsafe { std::alloc::System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { std::alloc::System.dealloc(p, l) }
+        }
+    }
+    #[global_allocator]
+    static GLOBAL: CountingAlloc = CountingAlloc;
+
+    #[test]
+    fn steady_state_scrape_allocations_are_bounded() {
+        let f = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let cli = Cli::parse_from([
+            "x".to_string(),
+            format!("--path.procfs={f}/proc"),
+            format!("--path.sysfs={f}/sys"),
+            format!("--path.rootfs={f}/root"),
+            format!("--path.udev.data={f}/udev"),
+            format!("--collector.textfile.directory={f}/textfile"),
+        ]);
+        let mut s = Scraper::new(&cli.args).unwrap();
+        s.scrape(&[], Format::Text);
+        s.scrape(&[], Format::Text);
+        let before = ALLOCS.with(|c| c.get());
+        s.scrape(&[], Format::Text);
+        let after = ALLOCS.with(|c| c.get());
+        let (n, bytes) = (after.0 - before.0, after.1 - before.1);
+        let series = s.out.iter().filter(|&&b| b == b'\n').count();
+        println!("steady-state scrape over fixtures: {n} allocations, {bytes} bytes, {} output bytes, {series} lines", s.out.len());
+        if std::env::var_os("EXPORTER_ALLOC_DETAIL").is_some() {
+            let names: Vec<&str> = s.enabled().collect();
+            for c in names {
+                let only = [c.to_string()];
+                s.scrape(&only, Format::Text);
+                let b = ALLOCS.with(|x| x.get());
+                s.scrape(&only, Format::Text);
+                let a = ALLOCS.with(|x| x.get());
+                println!("  {c:<17} {} allocations", a.0 - b.0);
+            }
+        }
+        // The same on this host's real /proc and /sys, for the record (not asserted: hosts differ).
+        let mut h = Scraper::new(&Cli::parse_from(["x"]).args).unwrap();
+        h.scrape(&[], Format::Text);
+        let b = ALLOCS.with(|x| x.get());
+        h.scrape(&[], Format::Text);
+        let a = ALLOCS.with(|x| x.get());
+        println!(
+            "steady-state scrape of this host: {} allocations, {} bytes, {} output bytes",
+            a.0 - b.0,
+            a.1 - b.1,
+            h.out.len()
+        );
+        // Mostly path joins and directory listings (sysfs walks), not per-sample work.
+        assert!(n < 3000, "{n} allocations in one scrape");
+    }
+
     #[test]
     fn bad_regex_is_a_typed_error() {
         let cli = Cli::parse_from(["x", "--collector.netstat.fields", "("]);
