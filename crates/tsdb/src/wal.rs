@@ -222,15 +222,31 @@ pub fn read_segment(
     segment: u32,
     f: &mut dyn FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<(), Corruption> {
+    read_segment_from(b, 0, segment, &mut |rec, _end| f(rec))
+}
+
+/// Like [`read_segment`], for the bytes of a segment that start at file offset `base` (a record start or
+/// page boundary, e.g. an earlier `end` or `good_until`). `f` also gets the file offset just past each record.
+/// For readers that tail a segment while it is written (remote write): a [`Corruption`] at the end of the
+/// newest segment then usually means "not fully written yet", and `good_until` is where to resume.
+pub fn read_segment_from(
+    b: &[u8],
+    base: u64,
+    segment: u32,
+    f: &mut dyn FnMut(&[u8], u64) -> Result<(), String>,
+) -> Result<(), Corruption> {
+    // Page arithmetic needs absolute offsets; `pos` runs over `b`, `base + pos` over the file.
+    let page_shift = (base % PAGE_SIZE as u64) as usize;
     let mut pos = 0usize;
     let mut good_until = 0usize;
     let mut rec: Vec<u8> = Vec::new();
     let mut in_rec = false;
     let mut rec_compressed = 0u8;
     let mut decomp: Vec<u8> = Vec::new();
-    let corrupt = |good_until: usize, reason: String| Corruption { segment, good_until: good_until as u64, reason };
+    let corrupt =
+        |good_until: usize, reason: String| Corruption { segment, good_until: base + good_until as u64, reason };
     while pos < b.len() {
-        let page_rem = PAGE_SIZE - pos % PAGE_SIZE;
+        let page_rem = PAGE_SIZE - (pos + page_shift) % PAGE_SIZE;
         if page_rem < RECORD_HEADER_SIZE {
             if b[pos..(pos + page_rem).min(b.len())].iter().any(|&x| x != 0) {
                 return Err(corrupt(good_until, format!("non-zero page padding at {pos}")));
@@ -303,7 +319,7 @@ pub fn read_segment(
             } else {
                 &rec
             };
-            f(payload).map_err(|e| corrupt(good_until, e))?;
+            f(payload, base + pos as u64).map_err(|e| corrupt(good_until, e))?;
             good_until = pos;
         }
     }
@@ -494,6 +510,39 @@ mod tests {
         b[300] ^= 1;
         fs::write(&p, &b).unwrap();
         assert_eq!(read_all(td.path()).len(), 2);
+    }
+
+    #[test]
+    fn read_from_offset_resumes_at_record_ends() {
+        let td = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(td.path(), 0, DEFAULT_SEGMENT_SIZE).unwrap();
+        let recs: Vec<Vec<u8>> = (0..30).map(|i| vec![i as u8 + 1; (i * 4099) % 50_000 + 1]).collect();
+        for r in &recs {
+            w.log(r).unwrap();
+        }
+        w.close().unwrap();
+        let bytes = fs::read(segment_name(td.path(), 0)).unwrap();
+        let mut ends = Vec::new();
+        read_segment_from(&bytes, 0, 0, &mut |_, end| {
+            ends.push(end);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ends.len(), recs.len());
+        // Resuming from any record end yields exactly the remaining records.
+        for (k, &start) in ends.iter().enumerate() {
+            let mut got = Vec::new();
+            read_segment_from(&bytes[start as usize..], start, 0, &mut |r, _| {
+                got.push(r.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, recs[k + 1..]);
+        }
+        // A torn tail reports where the last whole record ended, as a file offset.
+        let cut = ends[5] as usize + 20;
+        let e = read_segment_from(&bytes[ends[3] as usize..cut], ends[3], 0, &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(e.good_until, ends[5]);
     }
 
     #[test]
