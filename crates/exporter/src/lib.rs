@@ -110,6 +110,14 @@ pub struct Args {
         overrides_with = "fs_types_exclude"
     )]
     pub fs_types_exclude: String,
+    /// How long to wait for a mount to respond before marking it as stale.
+    #[arg(
+        long = "collector.filesystem.mount-timeout",
+        default_value = "5s",
+        hide = true,
+        overrides_with = "fs_mount_timeout"
+    )]
+    pub fs_mount_timeout: String,
     /// Regexp of net devices to exclude (mutually exclusive to device-include).
     #[arg(
         long = "collector.netdev.device-exclude",

@@ -1,16 +1,95 @@
 //! filesystem: statfs(2) of every mount in <procfs>/1/mounts (node_exporter filesystem_linux.go).
 //!
-//! Difference: node_exporter watches each statfs with a timer and marks a mount "stuck" after
-//! --collector.filesystem.mount-timeout; we call statfs inline (a hung NFS mount would block a scrape).
+//! A statfs on a dead NFS server blocks forever. As node_exporter does, each statfs gets
+//! --collector.filesystem.mount-timeout; a mount that exceeds it is reported with device_error 1 and
+//! skipped until its pending statfs finally returns. statfs runs on a worker thread so the scrape can stop
+//! waiting; a worker stuck in the kernel is abandoned and a fresh one started.
 
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use super::prelude::*;
+
+/// (request id, mount point, statfs result) from the worker thread.
+type Answer = (u64, String, Option<FsStats>);
 
 #[derive(Default)]
 pub struct Filesystem {
     seen: Vec<(String, String, String)>,
+    worker: Option<mpsc::Sender<(u64, String, PathBuf)>>,
+    results: Option<(mpsc::Sender<Answer>, mpsc::Receiver<Answer>)>,
+    stuck: HashSet<String>,
+    next_id: u64,
+}
+
+impl Filesystem {
+    /// statfs with a deadline; `None` when it failed or timed out (then the mount is marked stuck).
+    fn statfs_timed(
+        &mut self,
+        mount_point: &str,
+        path: PathBuf,
+        timeout: Duration,
+    ) -> Option<FsStats> {
+        let (res_tx, _) = self.results.get_or_insert_with(mpsc::channel);
+        let res_tx = res_tx.clone();
+        let worker = self.worker.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel::<(u64, String, PathBuf)>();
+            let res_tx = res_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("statfs".into())
+                .spawn(move || {
+                    for (id, mp, p) in rx {
+                        if res_tx.send((id, mp, statfs(&p))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start statfs worker");
+            }
+            tx
+        });
+        self.next_id += 1;
+        let id = self.next_id;
+        if worker.send((id, mount_point.to_string(), path)).is_err() {
+            self.worker = None;
+            return None;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let (_, rx) = self.results.as_ref()?;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((rid, _, st)) if rid == id => return st,
+                // A late answer from an abandoned worker: that mount has recovered.
+                Ok((_, mp, _)) => {
+                    self.stuck.remove(&mp);
+                }
+                Err(_) => {
+                    tracing::debug!(
+                        mountpoint = mount_point,
+                        "statfs timed out; marking mount stuck"
+                    );
+                    self.stuck.insert(mount_point.to_string());
+                    self.worker = None;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Unmarks mounts whose abandoned statfs has returned since the last scrape.
+    fn drain_late_answers(&mut self) {
+        if let Some((_, rx)) = &self.results {
+            while let Ok((_, mp, _)) = rx.try_recv() {
+                self.stuck.remove(&mp);
+            }
+        }
+    }
 }
 
 /// One mount from /proc/<pid>/mounts.
@@ -43,7 +122,7 @@ pub fn parse_mounts(text: &str) -> Result<Vec<Mount<'_>>, String> {
     Ok(v)
 }
 
-struct FsStats {
+pub struct FsStats {
     size: f64,
     free: f64,
     avail: f64,
@@ -86,6 +165,7 @@ impl Collector for Filesystem {
         let root_is_slash = cfg.rootfs.as_os_str() == "/";
         let root_str = cfg.rootfs.to_string_lossy();
         self.seen.clear();
+        self.drain_late_answers();
         for m in mounts {
             // rootfsStripPrefix: with --path.rootfs, report mount points relative to it.
             let mp = if root_is_slash {
@@ -115,7 +195,15 @@ impl Collector for Filesystem {
                 ("mountpoint", mp.as_str()),
                 ("fstype", m.fs_type),
             ];
-            let st = statfs(&crate::util::under(&cfg.rootfs, &mp));
+            let st = if self.stuck.contains(&mp) {
+                None
+            } else {
+                self.statfs_timed(
+                    &mp,
+                    crate::util::under(&cfg.rootfs, &mp),
+                    cfg.fs_mount_timeout,
+                )
+            };
             out.emit(
                 "node_filesystem_device_error",
                 "Whether an error occurred while getting statistics for the given device.",
@@ -178,6 +266,39 @@ impl Collector for Filesystem {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timed_out_statfs_marks_mount_stuck_until_it_answers() {
+        let mut fs = super::Filesystem::default();
+        assert!(fs
+            .statfs_timed("/", "/".into(), std::time::Duration::from_secs(5))
+            .is_some());
+        // A zero deadline usually expires before the worker answers; retry until it does.
+        let mut stuck = false;
+        for _ in 0..100 {
+            if fs
+                .statfs_timed("/", "/".into(), std::time::Duration::ZERO)
+                .is_none()
+            {
+                stuck = true;
+                break;
+            }
+        }
+        assert!(stuck, "zero timeout never expired");
+        assert!(fs.stuck.contains("/"));
+        // The abandoned worker's answer arrives later and clears the mark.
+        for _ in 0..200 {
+            fs.drain_late_answers();
+            if !fs.stuck.contains("/") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!fs.stuck.contains("/"));
+        assert!(fs
+            .statfs_timed("/", "/".into(), std::time::Duration::from_secs(5))
+            .is_some());
+    }
+
     #[test]
     fn mounts_unescape() {
         let m = super::parse_mounts("/dev/sda1 /mnt/a\\040b ext4 rw,relatime 0 0\n").unwrap();

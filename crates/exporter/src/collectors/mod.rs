@@ -137,6 +137,7 @@ pub struct Config {
     pub udev_data: PathBuf,
     pub fs_mount_points_exclude: Regex,
     pub fs_types_exclude: Regex,
+    pub fs_mount_timeout: std::time::Duration,
     pub netdev_filter: DeviceFilter,
     pub diskstats_filter: DeviceFilter,
     pub arp_filter: DeviceFilter,
@@ -184,6 +185,16 @@ impl Config {
                 &a.fs_types_exclude,
                 "collector.filesystem.fs-types-exclude",
             )?,
+            fs_mount_timeout: model::duration::parse_duration(&a.fs_mount_timeout)
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(|ms| std::time::Duration::from_millis(ms as u64))
+                .ok_or_else(|| {
+                    ExporterError::Flags(format!(
+                        "invalid --collector.filesystem.mount-timeout {:?}",
+                        a.fs_mount_timeout
+                    ))
+                })?,
             netdev_filter: DeviceFilter::new(
                 a.netdev_device_exclude.as_deref(),
                 a.netdev_device_include.as_deref(),
