@@ -65,7 +65,7 @@ impl Serialize for ByteSize {
         const UNITS: [(&str, u64); 6] =
             [("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
         for (u, n) in UNITS {
-            if self.0 >= n && self.0 % n == 0 {
+            if self.0 >= n && self.0.is_multiple_of(n) {
                 return s.serialize_str(&format!("{}{}", self.0 / n, u));
             }
         }

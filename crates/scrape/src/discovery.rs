@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 /// `(provider index, all groups of that provider)`.
 pub(crate) type Update = (usize, Vec<TargetGroup>);
 
+#[allow(clippy::large_enum_variant)] // built once per provider
 pub(crate) enum Provider {
     File(FileSdConfig),
     Http(HttpSdConfig),

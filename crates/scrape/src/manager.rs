@@ -141,7 +141,6 @@ impl Pool {
             st.groups.insert(0, discovery::static_groups(&self.cfg.static_configs));
         }
         self.sync(&inherited);
-        let mut idx = 1;
         let mut tasks = self.tasks.lock();
         let providers = self
             .cfg
@@ -151,9 +150,9 @@ impl Pool {
             .map(Provider::File)
             .chain(self.cfg.http_sd_configs.iter().cloned().map(Provider::Http))
             .chain(self.cfg.dns_sd_configs.iter().cloned().map(Provider::Dns));
-        for p in providers {
+        // Provider 0 is static_configs.
+        for (idx, p) in (1..).zip(providers) {
             tasks.push(discovery::spawn(idx, p, tx.clone(), self.metrics.clone(), self.sd_stop.subscribe()));
-            idx += 1;
         }
         drop(tx);
         let me = Arc::downgrade(self);

@@ -180,7 +180,7 @@ impl<'a> Parser<'a> {
     }
 
     /// 1-based line of the entry last returned.
-    pub fn line(&self) -> usize {
+    pub fn entry_line(&self) -> usize {
         self.entry_line
     }
 
@@ -228,7 +228,9 @@ impl<'a> Parser<'a> {
         self.pos >= self.buf.len() || self.eat_newline()
     }
 
-    /// The next entry, `Ok(None)` at the end of the body.
+    /// The next entry, `Ok(None)` at the end of the body. (Not an `Iterator`: entries borrow the body and
+    /// errors end parsing.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         match self.format {
             Format::PromText => self.next_prom(),

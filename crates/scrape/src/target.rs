@@ -263,9 +263,6 @@ impl Target {
         t
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
 
     /// Offset of this target's scrapes within the interval: stable across restarts because it only depends on
     /// the target's labels and URL (Prometheus's `Target.offset`).
@@ -390,7 +387,7 @@ mod tests {
         assert_eq!(d.get("__address__"), Some("drop:1"));
         let (l, _) = pop(&c, labels! {"__address__" => "ok:1"}).unwrap();
         let t = Target::new(l, Labels::empty(), &c);
-        assert_eq!(t.url(), "http://ok:1/metrics?match%5B%5D=%7Ba%3D%22b%22%7D&module=http_2xx&target=ok%3A1");
+        assert_eq!(t.url.as_str(), "http://ok:1/metrics?match%5B%5D=%7Ba%3D%22b%22%7D&module=http_2xx&target=ok%3A1");
     }
 
     #[test]
