@@ -10,6 +10,17 @@ use crate::collectors::{Collector, Config, Scratch, COLLECTORS};
 use crate::expo::{Format, MetricType, Registry};
 use crate::{Args, ExporterError};
 
+/// Go's name for this architecture, for `node_exporter_build_info{goarch}`.
+const GOARCH: &str = match std::env::consts::ARCH.as_bytes() {
+    b"x86_64" => "amd64",
+    b"aarch64" => "arm64",
+    b"x86" => "386",
+    b"powerpc64" => "ppc64",
+    b"s390x" => "s390x",
+    b"riscv64" => "riscv64",
+    _ => std::env::consts::ARCH,
+};
+
 pub struct Scraper {
     cfg: Config,
     collectors: Vec<(&'static str, Box<dyn Collector>)>,
@@ -87,6 +98,21 @@ impl Scraper {
                 ok,
             );
         }
+        // node_exporter registers its version collector unconditionally.
+        self.reg.emit(
+            "node_exporter_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which node_exporter was built, and the goos and goarch for the build.",
+            MetricType::Gauge,
+            &[
+                ("branch", ""),
+                ("goarch", GOARCH),
+                ("goos", std::env::consts::OS),
+                ("goversion", ""),
+                ("revision", ""),
+                ("version", env!("CARGO_PKG_VERSION")),
+            ],
+            1.0,
+        );
         if let Some(p) = &mut self.process {
             p.update(&self.cfg, &mut self.scratch, &mut self.reg);
         }

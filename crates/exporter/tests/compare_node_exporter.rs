@@ -246,6 +246,18 @@ fn families_labels_and_static_values_match_node_exporter() {
         }
     }
 
+    let bi = |f: &BTreeMap<String, Family>| {
+        f.get("node_exporter_build_info")
+            .map(|f| (f.typ.clone(), f.label_names.clone()))
+    };
+    if bi(&ne_all) != bi(&ig_all) {
+        failures.push(format!(
+            "node_exporter_build_info: {:?} vs {:?}",
+            bi(&ne_all),
+            bi(&ig_all)
+        ));
+    }
+
     println!("coverage per collector (families ignis has / families node_exporter has):");
     for l in &table {
         println!("  {l}");
