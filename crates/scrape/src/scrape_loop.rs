@@ -615,9 +615,11 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
                 tokio::select! {
                     r = fetch(&a, &env) => r,
                     r = stop.changed() => {
+                        // Any stop abandons the in-flight scrape without recording it; staleness follows
+                        // the stop mode below.
                         mode = if r.is_ok() { *stop.borrow() } else { Stop::Shutdown };
-                        if mode == Stop::Shutdown || mode == Stop::Reload { break; }
-                        Err("scrape canceled".to_string())
+                        if mode != Stop::Running { break; }
+                        continue;
                     }
                 }
             }
