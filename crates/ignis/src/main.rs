@@ -78,8 +78,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut ok = true;
             for f in &files {
                 let report = config::check_config(f);
-                print!("{report}");
-                ok &= report.is_success();
+                print!("{}", report.stdout);
+                eprint!("{}", report.stderr);
+                ok &= report.exit_code == 0;
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

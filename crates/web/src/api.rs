@@ -138,6 +138,7 @@ fn render_value(v: &Value) -> String {
             out.push(']');
         }
     }
+    out.push('}');
     out
 }
 
@@ -159,9 +160,27 @@ pub async fn query(
     let _guard = CancelOnDrop(cancel.clone());
     let opts = query_opts(&p, &cancel)?;
     let st2 = st.clone();
-    let res = run_blocking(move || st2.engine.instant_query(st2.queryable.as_ref(), &expr, t, &opts)).await?;
+    let res =
+        run_blocking(move || counted(&st2, || st2.engine.instant_query(st2.queryable.as_ref(), &expr, t, &opts)))
+            .await?;
     let res = res.map_err(map_query_error)?;
     Ok(success(render_value(&res.value), &res.warnings))
+}
+
+/// Runs a query while counting it in `prometheus_engine_queries` and its timings.
+fn counted(
+    st: &AppState,
+    f: impl FnOnce() -> Result<promql::QueryResult, promql::QueryError>,
+) -> Result<promql::QueryResult, promql::QueryError> {
+    let m = &st.engine_metrics;
+    m.queries_in_flight.fetch_add(1, Ordering::Relaxed);
+    let res = f();
+    m.queries_in_flight.fetch_sub(1, Ordering::Relaxed);
+    m.queries_total.fetch_add(1, Ordering::Relaxed);
+    if let Ok(r) = &res {
+        m.observe(&r.stats);
+    }
+    res
 }
 
 /// Parse errors are reported as `invalid parameter "query": …` like Prometheus.
@@ -204,8 +223,10 @@ pub async fn query_range(
     let _guard = CancelOnDrop(cancel.clone());
     let opts = query_opts(&p, &cancel)?;
     let st2 = st.clone();
-    let res = run_blocking(move || st2.engine.range_query(st2.queryable.as_ref(), &expr, start, end, step, &opts))
-        .await?;
+    let res = run_blocking(move || {
+        counted(&st2, || st2.engine.range_query(st2.queryable.as_ref(), &expr, start, end, step, &opts))
+    })
+    .await?;
     let res = res.map_err(map_query_error)?;
     Ok(success(render_value(&res.value), &res.warnings))
 }
@@ -463,4 +484,19 @@ pub(crate) fn ts_string(t: i64) -> String {
     let mut s = String::new();
     json::push_ts(&mut s, t);
     s
+}
+
+pub async fn targets_metadata(State(st): State<Arc<AppState>>, uri: Uri) -> Result<Response, ApiError> {
+    let p = Params::from_request(&Method::GET, &uri, &HeaderMap::new(), &Bytes::new())?;
+    let limit: i64 = p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(-1);
+    let metric = p.get("metric").unwrap_or("");
+    let matchers = match p.get("match_target").filter(|s| !s.is_empty()) {
+        Some(sel) => promql::parse_matchers(sel).map_err(|e| ApiError::bad_param("match_target", e))?,
+        None => Vec::new(),
+    };
+    let data = match &st.scrape {
+        Some(m) => crate::targets::targets_metadata_json(m, metric, &matchers, limit),
+        None => "[]".into(),
+    };
+    Ok(success(data, &[]))
 }

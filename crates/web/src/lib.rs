@@ -6,13 +6,16 @@
 
 pub mod api;
 pub mod error;
+pub mod federate;
 pub mod json;
 pub mod metrics;
 mod metrics_ext;
 pub mod params;
+mod remote_api;
 pub mod server;
 pub mod state;
-mod targets;
+pub mod targets;
+
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +45,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/tsdb", get(api::status_tsdb))
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/metadata", get(api::metadata))
+        .route("/api/v1/targets/metadata", get(api::targets_metadata))
+        .route("/api/v1/write", post(remote_api::write))
+        .route("/api/v1/read", post(remote_api::read))
+        .route("/federate", get(federate::handler).post(federate::handler))
         .route("/metrics", get(metrics_handler))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

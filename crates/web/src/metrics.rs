@@ -11,6 +11,10 @@ pub struct ServerMetrics {
     pub config_last_reload_successful: AtomicU64,
     pub config_last_reload_success_timestamp_seconds: AtomicU64,
     pub http_requests_total: AtomicU64,
+    /// prometheus_remote_storage_samples_received_total (ignis counts accepted remote-write samples)
+    pub remote_write_samples_received: AtomicU64,
+    /// Remote-write requests refused because of out-of-order samples.
+    pub remote_write_out_of_order: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -167,9 +171,9 @@ pub fn render(st: &AppState) -> String {
         crate::metrics_ext::tsdb_metrics(&mut w, db);
     }
     if let Some(s) = &st.scrape {
-        crate::metrics_ext::scrape_metrics(&mut w, s);
+        s.metrics().write_text(&mut w.out);
     }
-    crate::metrics_ext::engine_metrics(&mut w, &st.engine);
+    crate::metrics_ext::engine_metrics(&mut w, st.engine.options(), &st.engine_metrics);
     w.out
 }
 

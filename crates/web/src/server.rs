@@ -183,7 +183,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         max_samples: args.query_max_samples,
         timeout: std::time::Duration::from_millis(flag_duration("query.timeout", &args.query_timeout)?.max(0) as u64),
         max_concurrency: args.query_max_concurrency.max(1),
-        no_step_subquery_interval_ms: cfg.global.evaluation_interval_ms(),
+        no_step_subquery_interval_ms: cfg.global.evaluation_interval.as_millis().max(1),
     };
 
     let path = args.tsdb_path.clone();
@@ -204,6 +204,8 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         engine: Arc::new(promql::Engine::new(engine_opts)),
         queryable: db.clone(),
         db: Some(db.clone()),
+        storage: Some(db.clone()),
+        enable_remote_write_receiver: args.enable_remote_write_receiver,
         scrape: Some(scrape.clone()),
         config: RwLock::new(Arc::new(cfg)),
         flags: flag_map(&args, &retention_desc),
@@ -216,6 +218,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         last_reload_time_ms: AtomicU64::new(now_ms() as u64),
         retention_desc,
         metrics,
+        engine_metrics: Default::default(),
     });
     state.metrics.config_reloaded(true);
 
@@ -292,6 +295,7 @@ async fn reload(state: &AppState, args: &ServerArgs) -> Result<(), String> {
         if let Some(s) = &state.scrape {
             s.apply_config(&cfg).await.map_err(|e| e.to_string())?;
         }
+
         *state.config.write() = Arc::new(cfg);
         Ok(())
     }

@@ -17,6 +17,9 @@ pub struct AppState {
     /// What queries read: the TSDB (and later remote-read sources merged in).
     pub queryable: Arc<dyn Queryable>,
     pub db: Option<Arc<tsdb::Db>>,
+    /// Where remote-write-received samples go (the TSDB).
+    pub storage: Option<Arc<dyn model::storage::Storage>>,
+    pub enable_remote_write_receiver: bool,
     pub scrape: Option<Arc<scrape::ScrapeManager>>,
     /// The loaded configuration (as YAML for /api/v1/status/config).
     pub config: RwLock<Arc<config::Config>>,
@@ -31,6 +34,7 @@ pub struct AppState {
     pub last_reload_time_ms: AtomicU64,
     pub retention_desc: String,
     pub metrics: Arc<crate::metrics::ServerMetrics>,
+    pub engine_metrics: crate::metrics_ext::EngineMetrics,
 }
 
 pub struct RuntimeInfo {
@@ -42,6 +46,11 @@ pub struct RuntimeInfo {
     pub threads: usize,
     pub cpus: usize,
     pub storage_retention: String,
+}
+
+/// The config's `global.external_labels` as a label set.
+pub fn external_labels(cfg: &config::Config) -> model::Labels {
+    model::Labels::from_pairs(&cfg.global.external_labels.iter().collect::<Vec<_>>())
 }
 
 pub fn rfc3339(ms: i64) -> String {
@@ -61,7 +70,7 @@ impl AppState {
             cwd: std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
             reload_config_success: self.last_reload_success.load(Ordering::Relaxed),
             last_config_time_rfc3339: rfc3339(self.last_reload_time_ms.load(Ordering::Relaxed) as i64),
-            corruption_count: self.db.as_ref().map(|d| d.metrics().wal_corruptions()).unwrap_or(0),
+            corruption_count: self.db.as_ref().map(|d| d.metrics().wal_corruptions.load(Ordering::Relaxed)).unwrap_or(0),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             storage_retention: self.retention_desc.clone(),
