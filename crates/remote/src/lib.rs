@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod prompb;
+pub mod sender;
 
 use model::storage::{Appender, Queryable};
 use model::{AppendError, Labels, MatchOp, Matcher, StorageError};
