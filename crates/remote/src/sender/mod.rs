@@ -17,6 +17,9 @@ pub mod position;
 mod queue;
 mod wal_reader;
 
+#[cfg(test)]
+mod tests;
+
 pub use metrics::QueueMetrics;
 pub use position::Position;
 

@@ -61,6 +61,11 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+#[cfg(test)]
+pub(crate) fn tests_now_ms() -> i64 {
+    now_ms()
+}
+
 /// A stop signal that sleepers can wait on.
 #[derive(Default)]
 pub(crate) struct StopSignal {
