@@ -18,6 +18,7 @@ mod eval;
 mod functions;
 mod gate;
 mod plan;
+mod selector;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
@@ -189,6 +190,18 @@ pub fn parse_matchers(selector: &str) -> Result<Vec<model::Matcher>, QueryError>
             Ok(sel.matchers)
         }
         _ => Err(QueryError::Parse(format!("invalid series selector: {selector:?}"))),
+    }
+}
+
+/// Parses a `match[]` selector as Prometheus's `/federate` does: like [`parse_matchers`], but selectors whose
+/// matchers all match the empty string (`{job=~".*"}`) are accepted.
+pub fn parse_metric_selector(selector: &str) -> Result<Vec<model::Matcher>, QueryError> {
+    match parse_matchers(selector) {
+        Ok(m) => Ok(m),
+        Err(QueryError::Parse(e)) if e.contains("at least one non-empty matcher") => {
+            selector::parse_metric_selector(selector).map_err(QueryError::Parse)
+        }
+        Err(e) => Err(e),
     }
 }
 

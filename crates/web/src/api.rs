@@ -161,7 +161,7 @@ pub async fn query(
     let opts = query_opts(&p, &cancel)?;
     let st2 = st.clone();
     let res =
-        run_blocking(move || counted(&st2, || st2.engine.instant_query(st2.queryable.as_ref(), &expr, t, &opts)))
+        run_blocking(move || counted(&st2, || st2.engine.instant_query(st2.queryable().as_ref(), &expr, t, &opts)))
             .await?;
     let res = res.map_err(map_query_error)?;
     Ok(success(render_value(&res.value), &res.warnings))
@@ -224,7 +224,7 @@ pub async fn query_range(
     let opts = query_opts(&p, &cancel)?;
     let st2 = st.clone();
     let res = run_blocking(move || {
-        counted(&st2, || st2.engine.range_query(st2.queryable.as_ref(), &expr, start, end, step, &opts))
+        counted(&st2, || st2.engine.range_query(st2.queryable().as_ref(), &expr, start, end, step, &opts))
     })
     .await?;
     let res = res.map_err(map_query_error)?;
@@ -233,10 +233,16 @@ pub async fn query_range(
 
 /// Parses each `match[]` selector into matchers.
 fn parse_match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
-    p.all("match[]")
+    let sets = p
+        .all("match[]")
         .into_iter()
-        .map(|s| promql::parse_matchers(s).map_err(|e| ApiError::BadData(e.to_string())))
-        .collect()
+        .map(|s| promql::parse_metric_selector(s).map_err(|e| ApiError::BadData(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    // As Prometheus's API: every selector needs a matcher that does not match the empty string.
+    if sets.iter().any(|ms| ms.iter().all(|m| m.matches(""))) {
+        return Err(ApiError::BadData("match[] must contain at least one non-empty matcher".into()));
+    }
+    Ok(sets)
 }
 
 fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
@@ -261,7 +267,7 @@ pub async fn series(
     let limit = p.limit()?;
     let st2 = st.clone();
     let (data, warnings) = run_blocking(move || -> Result<(String, Vec<String>), ApiError> {
-        let q = st2.queryable.querier(start, end)?;
+        let q = st2.queryable().querier(start, end)?;
         let hints = model::SelectHints { start, end, func: Some("series".into()), ..Default::default() };
         let mut all: Vec<model::Labels> = Vec::new();
         for ms in &sets {
@@ -330,7 +336,7 @@ pub async fn labels(
     let limit = p.limit()?;
     let st2 = st.clone();
     let (data, warnings) = run_blocking(move || {
-        let q = st2.queryable.querier(start, end)?;
+        let q = st2.queryable().querier(start, end)?;
         merge_strings(&sets, limit, |ms| Ok(q.label_names(ms)?))
     })
     .await??;
@@ -354,7 +360,7 @@ pub async fn label_values(
     let limit = p.limit()?;
     let st2 = st.clone();
     let (data, warnings) = run_blocking(move || {
-        let q = st2.queryable.querier(start, end)?;
+        let q = st2.queryable().querier(start, end)?;
         merge_strings(&sets, limit, |ms| Ok(q.label_values(&name, ms)?))
     })
     .await??;

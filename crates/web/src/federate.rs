@@ -152,7 +152,7 @@ pub async fn handler(
     };
     let mut sets = Vec::new();
     for s in p.all("match[]") {
-        match promql::parse_matchers(s) {
+        match promql::parse_metric_selector(s) {
             Ok(ms) => sets.push(ms),
             Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
         }
@@ -164,7 +164,7 @@ pub async fn handler(
     let st2 = st.clone();
     let res = tokio::task::spawn_blocking(move || {
         let external = crate::state::external_labels(&st2.config.read());
-        let series = collect(st2.queryable.as_ref(), &sets, now_ms(), st2.engine.options().lookback_delta_ms)?;
+        let series = collect(st2.queryable().as_ref(), &sets, now_ms(), st2.engine.options().lookback_delta_ms)?;
         Ok::<_, model::StorageError>(render(&series, &external, fmt))
     })
     .await;

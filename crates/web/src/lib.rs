@@ -13,6 +13,7 @@ mod metrics_ext;
 pub mod params;
 mod remote_api;
 pub mod server;
+pub mod sources;
 pub mod state;
 pub mod targets;
 

@@ -50,14 +50,14 @@ pub async fn read(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
         let external = crate::state::external_labels(&st2.config.read());
         let streamed = req.accepted_response_types.contains(&remote::prompb::RESPONSE_STREAMED_XOR_CHUNKS);
         if streamed {
-            let frames = remote::read_chunks(st2.queryable.as_ref(), &req, &external)?;
+            let frames = remote::read_chunks(st2.queryable().as_ref(), &req, &external)?;
             Ok::<_, remote::RemoteError>((
                 "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse",
                 None,
                 frames,
             ))
         } else {
-            let resp = remote::read_samples(st2.queryable.as_ref(), &req, &external)?;
+            let resp = remote::read_samples(st2.queryable().as_ref(), &req, &external)?;
             Ok(("application/x-protobuf", Some("snappy"), remote::snappy_encode(&resp.encode_to_vec())))
         }
     })

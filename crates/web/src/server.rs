@@ -194,6 +194,12 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     info!(path = %args.tsdb_path.display(), "storage opened");
 
     let storage: Arc<dyn model::storage::Storage> = db.clone();
+    let local_start: Arc<dyn Fn() -> i64 + Send + Sync> = {
+        let db = db.clone();
+        Arc::new(move || db.metrics().lowest_timestamp.load(Ordering::Relaxed))
+    };
+    let queryable = crate::sources::build(db.clone(), &cfg, local_start.clone())
+        .map_err(|reason| ServerError::Flag { flag: "config.file", reason })?;
     let scrape = scrape::ScrapeManager::new(storage, scrape::ManagerOptions::default());
     scrape.apply_config(&cfg).await.map_err(|e| ServerError::Scrape(e.to_string()))?;
 
@@ -202,7 +208,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     let metrics = Arc::new(crate::metrics::ServerMetrics::new());
     let state = Arc::new(AppState {
         engine: Arc::new(promql::Engine::new(engine_opts)),
-        queryable: db.clone(),
+        queryable: RwLock::new(queryable),
         db: Some(db.clone()),
         storage: Some(db.clone()),
         enable_remote_write_receiver: args.enable_remote_write_receiver,
@@ -250,7 +256,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         let args = args.clone();
         tokio::spawn(async move {
             while let Some(answer) = reload_rx.recv().await {
-                let res = reload(&state, &args).await;
+                let res = reload(&state, &args, &local_start).await;
                 if let Err(e) = &res {
                     error!(error = %e, "error reloading config; keeping the old one");
                 } else {
@@ -289,13 +295,24 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     served.map_err(ServerError::Http)
 }
 
-async fn reload(state: &AppState, args: &ServerArgs) -> Result<(), String> {
+async fn reload(
+    state: &AppState,
+    args: &ServerArgs,
+    local_start: &Arc<dyn Fn() -> i64 + Send + Sync>,
+) -> Result<(), String> {
     let res = async {
         let cfg = load_config(args).map_err(|e| e.to_string())?;
+        let queryable = match &state.db {
+            Some(db) => Some(crate::sources::build(db.clone(), &cfg, local_start.clone())?),
+            None => None,
+        };
         if let Some(s) = &state.scrape {
             s.apply_config(&cfg).await.map_err(|e| e.to_string())?;
         }
 
+        if let Some(q) = queryable {
+            state.set_queryable(q);
+        }
         *state.config.write() = Arc::new(cfg);
         Ok(())
     }

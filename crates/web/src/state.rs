@@ -15,7 +15,7 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 pub struct AppState {
     pub engine: Arc<promql::Engine>,
     /// What queries read: the TSDB (and later remote-read sources merged in).
-    pub queryable: Arc<dyn Queryable>,
+    pub(crate) queryable: RwLock<Arc<dyn Queryable>>,
     pub db: Option<Arc<tsdb::Db>>,
     /// Where remote-write-received samples go (the TSDB).
     pub storage: Option<Arc<dyn model::storage::Storage>>,
@@ -60,6 +60,15 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 impl AppState {
+    /// What queries read now (swapped on reload when remote_read sources change).
+    pub fn queryable(&self) -> Arc<dyn Queryable> {
+        self.queryable.read().clone()
+    }
+
+    pub fn set_queryable(&self, q: Arc<dyn Queryable>) {
+        *self.queryable.write() = q;
+    }
+
     pub fn config_yaml(&self) -> String {
         self.config.read().to_yaml()
     }
@@ -87,7 +96,7 @@ impl AppState {
             }
             None => (0, 0, 0, 0),
         };
-        let q = self.queryable.querier(min_t, max_t)?;
+        let q = self.queryable().querier(min_t, max_t)?;
         let names = q.label_names(&[])?;
         // Cardinality tables, computed from the index through the Queryable.
         let mut by_metric: Vec<(String, u64)> = Vec::new();

@@ -123,3 +123,61 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Starts Debian's Prometheus on `port` with `config`, data under `dir`.
+pub fn start_prometheus(port: u16, dir: &Path, config: &Path, extra: &[&str]) -> Proc {
+    let data = dir.join(format!("prom-data-{port}"));
+    let log = std::fs::File::create(dir.join(format!("prometheus-{port}.log"))).expect("log file");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus");
+    let p = Proc { child, name: "prometheus".into() };
+    wait_for(&format!("http://127.0.0.1:{port}/-/ready"), Duration::from_secs(60));
+    p
+}
+
+/// Instant query → `[(labels, value)]` sorted, from either server.
+pub fn query_vector(base: &str, q: &str) -> Vec<(std::collections::BTreeMap<String, String>, String)> {
+    let url = format!("{base}/api/v1/query?query={}", urlencode(q));
+    let (status, v) = get_json(&url);
+    assert_eq!(status, 200, "{url}: {v}");
+    let mut out: Vec<_> = v["data"]["result"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .map(|s| {
+            let m: std::collections::BTreeMap<String, String> = s["metric"]
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            (m, s["value"][1].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write file");
+    p
+}
