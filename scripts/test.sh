@@ -10,12 +10,12 @@ if [ ! -d ../shared/conformance/promql ]; then
   exit 1
 fi
 missing=()
-for bin in prometheus promtool prometheus-node-exporter; do
+for bin in prometheus promtool prometheus-node-exporter victoria-metrics; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "note: interop tests will be skipped; missing: ${missing[*]}"
-  echo "      install with: sudo apt-get install -y prometheus prometheus-node-exporter"
+  echo "      install with: sudo apt-get install -y prometheus prometheus-node-exporter victoria-metrics"
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "note: cargo-nextest not found, using cargo test" >&2

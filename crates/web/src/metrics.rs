@@ -173,6 +173,9 @@ pub fn render(st: &AppState) -> String {
     if let Some(s) = &st.scrape {
         s.metrics().write_text(&mut w.out);
     }
+    if let Some(rw) = &st.remote_write {
+        rw.write_metrics(&mut w.out);
+    }
     crate::metrics_ext::engine_metrics(&mut w, st.engine.options(), &st.engine_metrics);
     w.out
 }

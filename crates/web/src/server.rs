@@ -203,6 +203,14 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     let scrape = scrape::ScrapeManager::new(storage, scrape::ManagerOptions::default());
     scrape.apply_config(&cfg).await.map_err(|e| ServerError::Scrape(e.to_string()))?;
 
+    // Remote write: queues tail the TSDB's WAL, so an outage or a restart loses nothing the WAL still holds.
+    let remote_write = remote::sender::RemoteWriteManager::new(
+        args.tsdb_path.join("wal"),
+        args.tsdb_path.join("remote_write"),
+        crate::state::external_labels(&cfg),
+    );
+    remote_write.apply_config(&cfg.remote_write).map_err(|e| ServerError::Scrape(format!("remote_write: {e}")))?;
+
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let (quit_tx, mut quit_rx) = mpsc::channel::<()>(1);
     let metrics = Arc::new(crate::metrics::ServerMetrics::new());
@@ -213,6 +221,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         storage: Some(db.clone()),
         enable_remote_write_receiver: args.enable_remote_write_receiver,
         scrape: Some(scrape.clone()),
+        remote_write: Some(remote_write.clone()),
         config: RwLock::new(Arc::new(cfg)),
         flags: flag_map(&args, &retention_desc),
         enable_lifecycle: args.enable_lifecycle,
@@ -289,6 +298,8 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     state.ready.store(false, Ordering::Relaxed);
     scrape.stop().await;
+    let rw = remote_write.clone();
+    let _ = tokio::task::spawn_blocking(move || rw.stop()).await;
     if let Err(e) = tokio::task::spawn_blocking(move || db.close()).await.map(|r| r.map_err(|e| e.to_string())) {
         warn!(error = %e, "closing storage");
     }
@@ -308,6 +319,10 @@ async fn reload(
         };
         if let Some(s) = &state.scrape {
             s.apply_config(&cfg).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(rw) = &state.remote_write {
+            rw.set_external_labels(crate::state::external_labels(&cfg));
+            rw.apply_config(&cfg.remote_write).map_err(|e| format!("remote_write: {e}"))?;
         }
 
         if let Some(q) = queryable {

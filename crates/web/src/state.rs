@@ -21,6 +21,7 @@ pub struct AppState {
     pub storage: Option<Arc<dyn model::storage::Storage>>,
     pub enable_remote_write_receiver: bool,
     pub scrape: Option<Arc<scrape::ScrapeManager>>,
+    pub remote_write: Option<Arc<remote::sender::RemoteWriteManager>>,
     /// The loaded configuration (as YAML for /api/v1/status/config).
     pub config: RwLock<Arc<config::Config>>,
     /// Flag name (without dashes) → value, for /api/v1/status/flags.
