@@ -237,7 +237,12 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
     });
     state.metrics.config_reloaded(true);
 
-    let listener = tokio::net::TcpListener::bind(&args.listen_address)
+    // Go's net.Listen accepts ":9090" for all interfaces; so do we.
+    let bind_addr = match args.listen_address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => args.listen_address.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(&bind_addr)
         .await
         .map_err(|source| ServerError::Listen { addr: args.listen_address.clone(), source })?;
     info!(address = %args.listen_address, "listening");
