@@ -529,26 +529,46 @@ pub fn remove_tmp_dirs(dir: &Path) -> Result<(), TsdbError> {
     Ok(())
 }
 
-/// Opens every block directory (named by a ULID) in `dir`, oldest first. Unreadable blocks are an error:
-/// silently serving partial history would be worse.
-pub fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
+/// A block directory that could not be opened.
+#[derive(Debug)]
+pub struct UnreadableBlock {
+    pub dir: PathBuf,
+    /// The directory name as a ULID.
+    pub ulid: Ulid,
+    pub error: TsdbError,
+}
+
+/// Opens every block directory (named by a ULID) in `dir`, oldest first. A block that cannot be opened
+/// (missing or corrupt meta.json, index or chunks) is returned in the second list and left on disk untouched:
+/// one bad block must not take the rest of the history offline, and deleting it would destroy evidence and
+/// possibly recoverable data. With `read_only`, blocks marked deletable are skipped instead of deleted.
+pub fn open_blocks(dir: &Path, read_only: bool) -> Result<(Vec<Arc<Block>>, Vec<UnreadableBlock>), TsdbError> {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for e in fs::read_dir(dir).ctx(dir)? {
         let e = e.ctx(dir)?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if Ulid::from_string(name).is_err() || !e.path().is_dir() {
+        let Ok(ulid) = Ulid::from_string(name) else { continue };
+        if !e.path().is_dir() {
             continue;
         }
-        let meta = BlockMeta::read(&e.path())?;
-        if meta.compaction.deletable {
-            delete_block_dir(&e.path())?;
-            continue;
+        let opened = BlockMeta::read(&e.path()).and_then(|meta| {
+            if meta.compaction.deletable {
+                return Ok(None);
+            }
+            Block::open(&e.path()).map(Some)
+        });
+        match opened {
+            Ok(Some(b)) => out.push(Arc::new(b)),
+            Ok(None) if read_only => {}
+            Ok(None) => delete_block_dir(&e.path())?,
+            Err(error) => bad.push(UnreadableBlock { dir: e.path(), ulid, error }),
         }
-        out.push(Arc::new(Block::open(&e.path())?));
     }
     out.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-    Ok(out)
+    bad.sort_by_key(|b| b.ulid);
+    Ok((out, bad))
 }
 
 /// Deletes a block directory: rename first, so a crash midway leaves a tmp dir the next open removes.

@@ -109,6 +109,8 @@ pub struct Db {
     opts: Options,
     head: Arc<Head>,
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// Block directories skipped at open because they could not be read, with the reason.
+    unreadable: Vec<(PathBuf, String)>,
     metrics: Arc<Metrics>,
     closed: AtomicBool,
     /// Serialises head cuts, compactions and retention (background thread vs explicit calls).
@@ -158,7 +160,13 @@ impl Db {
         };
         crate::block::remove_tmp_dirs(dir)?;
         let metrics = Arc::new(Metrics::default());
-        let blocks = crate::block::open_blocks(dir)?;
+        let (blocks, unreadable) = crate::block::open_blocks(dir, false)?;
+        for b in &unreadable {
+            tracing::error!(block = %b.dir.display(), error = %b.error,
+                "skipping unreadable block (left on disk; its time range is missing from queries)");
+        }
+        metrics.blocks_unreadable.store(unreadable.len() as u64, Ordering::Relaxed);
+        let unreadable = unreadable.into_iter().map(|b| (b.dir, b.error.to_string())).collect();
         let blocks_max = blocks.iter().map(|b| b.meta().max_time).max();
 
         let wal_dir = dir.join("wal");
@@ -168,7 +176,7 @@ impl Db {
         if let Some(m) = blocks_max {
             replay_head.set_min_valid_time(m);
         }
-        let last_seg = replay_wal(&wal_dir, &replay_head, &metrics)?;
+        let last_seg = replay_wal(&wal_dir, &replay_head, &metrics, true)?;
         let writer = WalWriter::create(&wal_dir, last_seg.map_or(0, |s| s + 1), opts.wal_segment_size).ctx(&wal_dir)?;
         let head = Arc::try_unwrap(replay_head)
             .map_err(|_| TsdbError::Storage(StorageError::Other("BUG: head shared during replay".into())))?
@@ -180,6 +188,7 @@ impl Db {
             opts,
             head,
             blocks: RwLock::new(blocks),
+            unreadable,
             metrics,
             closed: AtomicBool::new(false),
             maintenance: Mutex::new(()),
@@ -232,6 +241,11 @@ impl Db {
     /// Metadata of the loaded blocks, oldest first.
     pub fn blocks(&self) -> Vec<BlockMeta> {
         self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+    }
+
+    /// Block directories that [`Db::open`] skipped because they could not be read (left on disk), with why.
+    pub fn unreadable_blocks(&self) -> &[(PathBuf, String)] {
+        &self.unreadable
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -494,8 +508,10 @@ fn background(db: std::sync::Weak<Db>, stop: Arc<(Mutex<bool>, Condvar)>, interv
     }
 }
 
-/// Replays checkpoint + segments into `head`. Returns the number of the last segment seen.
-fn replay_wal(wal_dir: &Path, head: &Head, metrics: &Metrics) -> Result<Option<u32>, TsdbError> {
+/// Replays checkpoint + segments into `head`. Returns the number of the last segment seen. With `repair`, a
+/// corrupt segment is truncated to its last good record and later segments are removed; without (read-only
+/// tools), replay just stops there.
+pub(crate) fn replay_wal(wal_dir: &Path, head: &Head, metrics: &Metrics, repair: bool) -> Result<Option<u32>, TsdbError> {
     let mut remap = hashbrown::HashMap::new();
     let mut apply = |rec: &[u8]| -> Result<(), String> {
         match wal::decode(rec)? {
@@ -514,11 +530,11 @@ fn replay_wal(wal_dir: &Path, head: &Head, metrics: &Metrics) -> Result<Option<u
     let cp = wal::last_checkpoint(wal_dir).ctx(wal_dir)?;
     let mut from = None;
     if let Some((n, p)) = &cp {
-        let c = wal::replay_dir(p, None, &mut apply).ctx(p)?;
+        let c = wal::replay_dir_with(p, None, repair, &mut apply).ctx(p)?;
         Metrics::inc(&metrics.wal_corruptions, c as u64);
         from = Some(n + 1);
     }
-    let c = wal::replay_dir(wal_dir, from, &mut apply).ctx(wal_dir)?;
+    let c = wal::replay_dir_with(wal_dir, from, repair, &mut apply).ctx(wal_dir)?;
     Metrics::inc(&metrics.wal_corruptions, c as u64);
     let segs = wal::list_segments(wal_dir).ctx(wal_dir)?;
     Ok(segs.last().map(|s| s.0).or(cp.map(|c| c.0)))

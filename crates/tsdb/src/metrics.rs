@@ -39,6 +39,8 @@ pub struct Metrics {
     pub wal_writes_failed: AtomicU64,
     /// prometheus_tsdb_blocks_loaded (gauge)
     pub blocks_loaded: AtomicU64,
+    /// ignis_tsdb_blocks_unreadable (gauge): block directories skipped at open because they could not be read
+    pub blocks_unreadable: AtomicU64,
     /// prometheus_tsdb_compactions_total
     pub compactions: AtomicU64,
     /// prometheus_tsdb_compactions_failed_total

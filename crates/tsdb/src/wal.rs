@@ -423,6 +423,17 @@ pub fn replay_dir(
     from: Option<u32>,
     f: &mut dyn FnMut(&[u8]) -> Result<(), String>,
 ) -> io::Result<u32> {
+    replay_dir_with(dir, from, true, f)
+}
+
+/// [`replay_dir`], or with `repair == false` a read-only replay that stops at the first corruption and
+/// changes nothing on disk (for tools reading a directory another process may own).
+pub fn replay_dir_with(
+    dir: &Path,
+    from: Option<u32>,
+    repair: bool,
+    f: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+) -> io::Result<u32> {
     let segs = list_segments(dir)?;
     for (i, (n, path)) in segs.iter().enumerate() {
         if from.is_some_and(|from| *n < from) {
@@ -430,6 +441,11 @@ pub fn replay_dir(
         }
         let bytes = fs::read(path)?;
         if let Err(c) = read_segment(&bytes, *n, f) {
+            if !repair {
+                tracing::warn!(segment = *n, dir = %dir.display(), good_until = c.good_until, reason = %c.reason,
+                    "WAL corruption: reading stopped there (read-only, nothing repaired)");
+                return Ok(1);
+            }
             tracing::warn!(segment = *n, dir = %dir.display(), good_until = c.good_until, reason = %c.reason,
                 "WAL corruption: truncating segment and dropping later segments");
             let file = OpenOptions::new().write(true).open(path)?;
