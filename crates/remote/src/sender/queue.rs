@@ -10,7 +10,7 @@ use super::encode::{encode_labels, BatchEncoder, Item};
 use super::http::{SendError, WriteClient};
 use super::metrics::QueueMetrics;
 use super::position::{self, Position};
-use super::wal_reader::{self, Poll, WalReader, ABORT};
+use super::wal_reader::{self, Poll, SegmentHolder, WalReader, ABORT};
 use super::SenderOptions;
 use config::relabel::RelabelConfig;
 use model::Labels;
@@ -387,6 +387,8 @@ struct Sink {
     saved: Option<Position>,
     gc_checkpoint: Option<u32>,
     unknown_ref_warned: bool,
+    /// Kept listing while blocked on full shards, so segments written and checkpointed meanwhile stay readable.
+    holder: Arc<SegmentHolder>,
 }
 
 impl Sink {
@@ -460,6 +462,9 @@ impl Sink {
                     sh.cv.notify_all();
                     sh.cv.wait_for(&mut st, Duration::from_millis(50));
                     stopped = self.stop.is_stopped();
+                    if let Err(e) = self.holder.refresh() {
+                        tracing::debug!(error = %e, "listing the WAL while waiting for shards");
+                    }
                 }
                 if stopped {
                     break; // the drain drops the rest; the record stays unacknowledged
@@ -742,6 +747,7 @@ fn run(a: StartArgs, stop: Arc<StopSignal>) {
         saved,
         gc_checkpoint: cp.as_ref().map(|c| c.0),
         unknown_ref_warned: false,
+        holder: SegmentHolder::new(&a.wal_dir, first.unwrap_or(0)),
         s,
     };
     sink.start_shards(min_shards);
@@ -762,7 +768,7 @@ fn run(a: StartArgs, stop: Arc<StopSignal>) {
         });
     }
 
-    let mut reader = WalReader::new(&a.wal_dir, first.unwrap_or(0), 0);
+    let mut reader = WalReader::new(sink.holder.clone(), first.unwrap_or(0), 0);
     let mut io_warned = false;
     while !stop.is_stopped() {
         let r = reader.poll(&mut |rec, seg, end| sink.on_record(rec, seg, end));
@@ -781,7 +787,7 @@ fn run(a: StartArgs, stop: Arc<StopSignal>) {
                 stop.sleep(Duration::from_secs(1));
             }
         }
-        sink.maybe_gc(reader.seg, reader.checkpoint);
+        sink.maybe_gc(reader.seg, reader.checkpoint());
     }
     let unsent = sink.stop_shards(true, a.opts.flush_deadline);
     if !unsent.is_empty() {

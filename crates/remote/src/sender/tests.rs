@@ -266,7 +266,7 @@ fn too_many_requests_is_final_unless_retry_on_http_429() {
             wait_until("delivery", Duration::from_secs(10), || rx.count() >= 20);
             // Retry-After: 1 is honoured: no request storm while throttled.
             assert!(rx.st.requests.load(Ordering::SeqCst) - reqs <= 3);
-            assert!(t.elapsed() <= Duration::from_secs(3));
+            assert!(t.elapsed() <= Duration::from_secs(5));
             assert_exactly(&rx.st.got.lock(), &want);
             assert_eq!(metric(&m, |q| q.samples_failed_total.load(Ordering::SeqCst)), 0);
         } else {
@@ -312,15 +312,17 @@ fn checkpoint_during_outage_loses_nothing() {
     let cfg = rw_config(&rx.url(), "    queue_config: {batch_send_deadline: 20ms, min_backoff: 5ms, max_backoff: 20ms, capacity: 100}\n");
     let m = start(td.path(), &cfg, Labels::empty());
     const H: i64 = 3_600_000;
-    let mut want = write(&db, "x", 30, 0, 60_000, 200); // 0 .. 3h20m, several segments
+    let mut want = write(&db, "x", 100, 0, 60_000, 200); // 0 .. 3h20m
+    let segs = tsdb::wal::list_segments(&td.path().join("wal")).unwrap().len();
+    assert!(segs >= 4, "the lag must span several segments, got {segs}");
     wait_until("retries", Duration::from_secs(10), || metric(&m, |q| q.samples_retried_total.load(Ordering::SeqCst)) > 0);
     // Cut a block: the head is truncated and segments are folded into a checkpoint and deleted while the
     // sender still lags behind them.
     db.flush_head_before(2 * H).unwrap();
     assert!(tsdb::wal::last_checkpoint(&td.path().join("wal")).unwrap().is_some());
-    merge(&mut want, write(&db, "x", 30, 200 * 60_000, 60_000, 10));
+    merge(&mut want, write(&db, "x", 100, 200 * 60_000, 60_000, 10));
     rx.st.status.store(200, Ordering::SeqCst);
-    wait_until("everything", Duration::from_secs(20), || rx.count() >= 30 * 210);
+    wait_until("everything", Duration::from_secs(20), || rx.count() >= 100 * 210);
     std::thread::sleep(Duration::from_millis(200));
     assert_exactly(&rx.st.got.lock(), &want);
     m.stop();
@@ -383,10 +385,14 @@ fn shards_scale_up_for_a_slow_receiver_and_order_holds() {
     let now = queue::tests_now_ms();
     let mut want = Got::new();
     let mut max_shards = 0;
-    for k in 0..30 {
-        merge(&mut want, write(&db, "load", 200, now - 60_000 + k * 1000, 10, 5));
+    // Keep the load up until the queue scales (bounded, so a machine busy with other work cannot hang it).
+    for k in 0..150 {
+        merge(&mut want, write(&db, "load", 200, now - 600_000 + k * 1000, 10, 5));
         std::thread::sleep(Duration::from_millis(60));
         max_shards = max_shards.max(metric(&m, |q| q.shards.load(Ordering::SeqCst) as u64));
+        if max_shards > 1 && k >= 30 {
+            break;
+        }
     }
     let total: usize = want.values().map(|v| v.len()).sum();
     wait_until("all", Duration::from_secs(30), || rx.count() >= total);

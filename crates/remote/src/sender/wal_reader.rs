@@ -7,25 +7,89 @@
 //! (receiver outage) still reads every record of every segment it has seen listed. The price is disk space held
 //! by deleted segments until the sender catches up — the space Prometheus's agent mode keeps on purpose.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tsdb::wal;
 
 /// Largest read per poll before records are handed out; grows for records bigger than this.
 const READ_CHUNK: usize = 4 << 20;
 
-pub(crate) struct WalReader {
+/// The segment files a queue holds open: every listed segment from the reader's current one on. Shared so the
+/// queue can keep listing (and so keep deleted segments readable) while the reader is blocked on full shards.
+pub(crate) struct SegmentHolder {
     dir: PathBuf,
+    st: Mutex<HolderState>,
+}
+
+struct HolderState {
+    files: BTreeMap<u32, Arc<File>>,
+    /// Segments below this are finished and not opened again.
+    floor: u32,
+    checkpoint: Option<u32>,
+}
+
+impl SegmentHolder {
+    pub(crate) fn new(dir: &Path, floor: u32) -> Arc<Self> {
+        Arc::new(SegmentHolder {
+            dir: dir.to_path_buf(),
+            st: Mutex::new(HolderState { files: BTreeMap::new(), floor, checkpoint: None }),
+        })
+    }
+
+    /// Lists the directory, opens segments at or above the floor that are not open yet, and notes the newest
+    /// checkpoint.
+    pub(crate) fn refresh(&self) -> io::Result<()> {
+        let segs = wal::list_segments(&self.dir)?;
+        let cp = wal::last_checkpoint(&self.dir)?.map(|(n, _)| n);
+        let mut st = self.st.lock();
+        for (n, path) in segs {
+            if n < st.floor || st.files.contains_key(&n) {
+                continue;
+            }
+            match File::open(&path) {
+                Ok(f) => {
+                    st.files.insert(n, Arc::new(f));
+                }
+                // Deleted between listing and opening (a checkpoint ran): nothing to hold on to.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        st.checkpoint = cp.max(st.checkpoint);
+        Ok(())
+    }
+
+    fn get(&self, n: u32) -> Option<Arc<File>> {
+        self.st.lock().files.get(&n).cloned()
+    }
+
+    fn next_after(&self, n: u32) -> Option<u32> {
+        self.st.lock().files.range(n + 1..).next().map(|(k, _)| *k)
+    }
+
+    /// Closes segments below `n`.
+    fn release_below(&self, n: u32) {
+        let mut st = self.st.lock();
+        st.floor = st.floor.max(n);
+        st.files = st.files.split_off(&n);
+    }
+
+    pub(crate) fn checkpoint(&self) -> Option<u32> {
+        self.st.lock().checkpoint
+    }
+}
+
+pub(crate) struct WalReader {
+    holder: Arc<SegmentHolder>,
     pub(crate) seg: u32,
     pub(crate) off: u64,
-    files: BTreeMap<u32, File>,
     buf: Vec<u8>,
     chunk: usize,
-    /// Newest checkpoint number seen.
-    pub(crate) checkpoint: Option<u32>,
 }
 
 /// Outcome of one poll.
@@ -43,40 +107,25 @@ pub(crate) enum Poll {
 pub(crate) const ABORT: &str = "\0abort";
 
 impl WalReader {
-    pub(crate) fn new(dir: &Path, seg: u32, off: u64) -> Self {
-        WalReader { dir: dir.to_path_buf(), seg, off, files: BTreeMap::new(), buf: Vec::new(), chunk: READ_CHUNK, checkpoint: None }
+    pub(crate) fn new(holder: Arc<SegmentHolder>, seg: u32, off: u64) -> Self {
+        WalReader { holder, seg, off, buf: Vec::new(), chunk: READ_CHUNK }
     }
 
-    /// Lists the directory, opens segments at or after the current one that are not open yet, and notes the
-    /// newest checkpoint. Returns whether a segment newer than the current one exists.
-    fn refresh(&mut self) -> io::Result<bool> {
-        for (n, path) in wal::list_segments(&self.dir)? {
-            if n < self.seg || self.files.contains_key(&n) {
-                continue;
-            }
-            match File::open(&path) {
-                Ok(f) => {
-                    self.files.insert(n, f);
-                }
-                // Deleted between listing and opening (a checkpoint ran): nothing to hold on to.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.checkpoint = wal::last_checkpoint(&self.dir)?.map(|(n, _)| n).max(self.checkpoint);
-        Ok(self.files.range(self.seg + 1..).next().is_some())
+    pub(crate) fn checkpoint(&self) -> Option<u32> {
+        self.holder.checkpoint()
     }
 
     /// Reads what is new and hands each complete record to `f` with its segment and end offset.
     pub(crate) fn poll(&mut self, f: &mut dyn FnMut(&[u8], u32, u64) -> Result<(), String>) -> io::Result<Poll> {
         // Whether a newer segment exists must be known *before* reading: the writer finishes a segment before
         // it creates the next, so only then is a torn tail real damage rather than a write in progress.
-        let newer = self.refresh()?;
+        self.holder.refresh()?;
         let seg = self.seg;
-        let Some(file) = self.files.get(&seg) else {
-            if let Some((&next, _)) = self.files.range(seg + 1..).next() {
+        let newer = self.holder.next_after(seg).is_some();
+        let Some(file) = self.holder.get(seg) else {
+            if let Some(next) = self.holder.next_after(seg) {
                 if self.off > 0 {
-                    tracing::warn!(dir = %self.dir.display(), missing = seg, next,
+                    tracing::warn!(dir = %self.holder.dir.display(), missing = seg, next,
                         "WAL segment vanished before it was read to the end; the rest of it is not sent");
                 }
                 self.seg = next;
@@ -134,10 +183,10 @@ impl WalReader {
             return Ok(Poll::Idle);
         }
         // The segment is complete and read: move to the next one.
-        self.files.remove(&seg);
-        if let Some((&next, _)) = self.files.range(seg + 1..).next() {
+        if let Some(next) = self.holder.next_after(seg) {
             self.seg = next;
             self.off = 0;
+            self.holder.release_below(next);
         }
         Ok(Poll::Progress)
     }
@@ -189,7 +238,7 @@ mod tests {
     fn tails_across_rollovers() {
         let td = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(td.path(), 3, 64 * 1024).unwrap();
-        let mut r = WalReader::new(td.path(), 3, 0);
+        let mut r = WalReader::new(SegmentHolder::new(td.path(), 3), 3, 0);
         assert!(drain(&mut r).is_empty());
         let mut got = Vec::new();
         for i in 0..100 {
@@ -215,7 +264,7 @@ mod tests {
             w.log(&rec(i)).unwrap();
         }
         w.flush().unwrap();
-        let mut r = WalReader::new(td.path(), 0, 0);
+        let mut r = WalReader::new(SegmentHolder::new(td.path(), 0), 0, 0);
         let mut count = 0;
         assert_eq!(r.poll(&mut |_, _, _| { count += 1; Ok(()) }).unwrap(), Poll::Progress);
         // A checkpoint deletes every segment before the current one.
@@ -236,7 +285,7 @@ mod tests {
             w.log(&[i + 1; 100]).unwrap();
         }
         w.flush().unwrap();
-        let mut r = WalReader::new(td.path(), 0, 0);
+        let mut r = WalReader::new(SegmentHolder::new(td.path(), 0), 0, 0);
         let mut seen = 0;
         let p = r
             .poll(&mut |_, _, _| {
