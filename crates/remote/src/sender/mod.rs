@@ -19,6 +19,8 @@ mod wal_reader;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod interop;
 
 pub use metrics::QueueMetrics;
 pub use position::Position;
