@@ -499,7 +499,10 @@ fn write_series(
         metas.clear();
         for c in &chunks {
             let b = c.data.as_slice();
-            stats.num_samples += u16::from_be_bytes([b[0], b[1]]) as u64;
+            let &[n0, n1, ..] = b else {
+                return Err(TsdbError::Corrupt { location: format!("chunk of {labels}"), reason: "chunk shorter than its header".into() });
+            };
+            stats.num_samples += u16::from_be_bytes([n0, n1]) as u64;
             let r = cw.write_chunk(ENC_XOR, b)?;
             metas.push(ChunkMeta { mint: c.mint, maxt: c.maxt, r });
         }

@@ -359,6 +359,18 @@ impl IndexReader {
         Self::from_mmap(Arc::new(m), Arc::from(path.display().to_string()))
     }
 
+    /// An index held in memory (e.g. fetched from object storage, or fuzz input). `name` is used in errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self, StorageError> {
+        let name: Arc<str> = Arc::from(name);
+        if bytes.len() < HEADER_LEN + TOC_LEN {
+            return Err(DecodeError { offset: 0, reason: "index file too short" }.corrupt(&name));
+        }
+        let mut m = memmap2::MmapMut::map_anon(bytes.len()).map_err(StorageError::Io)?;
+        m.copy_from_slice(bytes);
+        let m = m.make_read_only().map_err(StorageError::Io)?;
+        Self::from_mmap(Arc::new(m), name)
+    }
+
     pub fn from_mmap(b: Arc<Mmap>, path: Arc<str>) -> Result<Self, StorageError> {
         let c = |e: DecodeError| e.corrupt(&path);
         if b.len() < HEADER_LEN + TOC_LEN {
@@ -395,6 +407,10 @@ impl IndexReader {
         let (body, base) = section(&b, &path, toc.symbols)?;
         let mut d = Decbuf::new(body, base);
         let n = d.be32().map_err(c)?;
+        // A symbol takes at least one byte, so a count beyond the body is corrupt; never reserve by it.
+        if n as usize > d.remaining() {
+            return Err(d.err("symbol count exceeds the symbol table").corrupt(&path));
+        }
         symbol_offsets.reserve(n as usize);
         for _ in 0..n {
             let off = d.offset();

@@ -348,3 +348,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unreadable_blocks_are_skipped_and_kept_on_disk() {
+    let td = tempfile::tempdir().unwrap();
+    let db = open(td.path());
+    fill(&db, 5, 0, 7 * H, 60_000);
+    db.flush_head_before(6 * H).unwrap();
+    let metas = db.blocks();
+    assert_eq!(metas.len(), 3);
+    let want_first = dump(&*db, 0, 2 * H - 1);
+    db.close().unwrap();
+    drop(db);
+    // Break the second block's index and the third block's meta.json.
+    let b1 = td.path().join(metas[1].ulid.to_string());
+    let b2 = td.path().join(metas[2].ulid.to_string());
+    let idx = std::fs::read(b1.join("index")).unwrap();
+    std::fs::write(b1.join("index"), &idx[..idx.len() / 2]).unwrap();
+    std::fs::write(b2.join("meta.json"), b"{ not json").unwrap();
+
+    let db = open(td.path());
+    assert_eq!(db.blocks().len(), 1);
+    let bad: Vec<_> = db.unreadable_blocks().iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(bad, vec![b1.clone(), b2.clone()]);
+    assert_eq!(db.metrics().blocks_unreadable.load(Ordering::Relaxed), 2);
+    assert_eq!(dump(&*db, 0, 2 * H - 1), want_first, "readable history still served");
+    assert!(!dump(&*db, 6 * H, 7 * H).is_empty(), "head replayed");
+    // Maintenance (compaction, retention) never touches what it could not read.
+    db.maintain().unwrap();
+    drop(db);
+    assert!(b1.join("index").exists() && b2.join("meta.json").exists());
+    // The read-only tools refuse, like promtool, and name the block.
+    let e = tsdb::list_blocks(td.path(), false, &mut Vec::new()).unwrap_err().to_string();
+    assert!(e.contains(&metas[1].ulid.to_string()), "{e}");
+}
