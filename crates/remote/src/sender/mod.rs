@@ -140,7 +140,7 @@ impl RemoteWriteManager {
         let mut queues = self.queues.lock();
         let old = std::mem::take(&mut *queues);
         let (keep, stop): (Vec<_>, Vec<_>) =
-            old.into_iter().partition(|q| q.external_labels == ext && cfgs.iter().any(|c| *c == q.cfg));
+            old.into_iter().partition(|q| q.external_labels == ext && cfgs.contains(&q.cfg));
         // Stop first: a restarted queue must find its predecessor's saved position.
         for q in &stop {
             q.handle.stop.stop();

@@ -103,6 +103,9 @@ pub(crate) enum Poll {
     Aborted,
 }
 
+/// Record callback: record bytes, segment, file offset just past the record.
+pub(crate) type RecordFn<'a> = dyn FnMut(&[u8], u32, u64) -> Result<(), String> + 'a;
+
 /// Returned by a record callback to stop reading.
 pub(crate) const ABORT: &str = "\0abort";
 
@@ -116,7 +119,7 @@ impl WalReader {
     }
 
     /// Reads what is new and hands each complete record to `f` with its segment and end offset.
-    pub(crate) fn poll(&mut self, f: &mut dyn FnMut(&[u8], u32, u64) -> Result<(), String>) -> io::Result<Poll> {
+    pub(crate) fn poll(&mut self, f: &mut RecordFn<'_>) -> io::Result<Poll> {
         // Whether a newer segment exists must be known *before* reading: the writer finishes a segment before
         // it creates the next, so only then is a torn tail real damage rather than a write in progress.
         self.holder.refresh()?;
