@@ -24,6 +24,65 @@ enum Cmd {
         #[command(subcommand)]
         what: CheckCmd,
     },
+    /// Inspect and backfill TSDB data directories (as promtool tsdb).
+    Tsdb {
+        #[command(subcommand)]
+        what: TsdbCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TsdbCmd {
+    /// List blocks of a data directory.
+    List {
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable")]
+        human_readable: bool,
+        /// Database path.
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
+    /// Dump samples from a data directory (blocks and WAL).
+    Dump {
+        /// Minimum timestamp to dump (ms).
+        #[arg(long = "min-time", default_value_t = i64::MIN, allow_negative_numbers = true)]
+        min_time: i64,
+        /// Maximum timestamp to dump (ms).
+        #[arg(long = "max-time", default_value_t = i64::MAX, allow_negative_numbers = true)]
+        max_time: i64,
+        /// Series selector.
+        #[arg(long = "match", default_value = "{__name__=~'(?s:.*)'}")]
+        matcher: String,
+        /// Database path.
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
+    /// Create blocks of data for new recording rules or from other sources.
+    CreateBlocksFrom {
+        #[command(subcommand)]
+        from: CreateFrom,
+    },
+}
+
+#[derive(Subcommand)]
+enum CreateFrom {
+    /// Import samples from OpenMetrics input and produce TSDB blocks.
+    Openmetrics {
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable")]
+        human_readable: bool,
+        /// Do not print created blocks.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Maximum duration created blocks may span.
+        #[arg(long = "max-block-duration")]
+        max_block_duration: Option<String>,
+        /// OpenMetrics file to read samples from.
+        input: PathBuf,
+        /// Output directory for generated blocks.
+        #[arg(default_value = "data/")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -75,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(exporter::run(args)).context("ignis node-exporter")?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Tsdb { what } => run_tsdb(what),
         Cmd::Check { what: CheckCmd::Config { files } } => {
             let mut ok = true;
             for f in &files {
@@ -86,4 +146,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
+}
+
+fn run_tsdb(cmd: TsdbCmd) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match cmd {
+        TsdbCmd::List { human_readable, db_path } => {
+            tsdb::tools::list_blocks(&db_path, human_readable, &mut out)
+                .with_context(|| format!("listing blocks of {}", db_path.display()))?;
+        }
+        TsdbCmd::Dump { min_time, max_time, matcher, db_path } => {
+            let ms = promql::parse_metric_selector(&matcher).with_context(|| format!("--match {matcher:?}"))?;
+            tsdb::tools::dump(&db_path, &ms, min_time, max_time, &mut out)
+                .with_context(|| format!("dumping {}", db_path.display()))?;
+        }
+        TsdbCmd::CreateBlocksFrom { from: CreateFrom::Openmetrics { human_readable, quiet, max_block_duration, input, output } } => {
+            let max = match max_block_duration {
+                Some(d) => model::duration::parse_duration(&d).with_context(|| format!("--max-block-duration {d:?}"))?,
+                None => 0,
+            };
+            let opts = tsdb::backfill::BackfillOptions {
+                max_block_duration_ms: max,
+                human_readable,
+                quiet,
+                ..Default::default()
+            };
+            tsdb::backfill::create_blocks_from_openmetrics_to(&input, &output, opts, &mut out)
+                .with_context(|| format!("creating blocks from {}", input.display()))?;
+        }
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
 }
