@@ -44,6 +44,12 @@ fn scrape_store_query_restart() {
     assert_eq!(m["job"], "self");
     assert_eq!(m["instance"], format!("127.0.0.1:{port}"));
 
+    // Query stats on request.
+    let (s, v) = get_json(&format!("{base}/api/v1/query?query=up&stats=all"));
+    assert_eq!(s, 200);
+    assert!(v["data"]["stats"]["samples"]["totalQueryableSamples"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["data"]["stats"]["timings"]["execTotalTime"].is_number(), "{v}");
+
     // Grafana's health check.
     let (s, v) = post_form(&format!("{base}/api/v1/query"), &[("query", "1+1")]);
     assert_eq!(s, 200);

@@ -164,7 +164,28 @@ pub async fn query(
         run_blocking(move || counted(&st2, || st2.engine.instant_query(st2.queryable().as_ref(), &expr, t, &opts)))
             .await?;
     let res = res.map_err(map_query_error)?;
-    Ok(success(render_value(&res.value), &res.warnings))
+    Ok(success(with_stats(render_value(&res.value), &res, &p), &res.warnings))
+}
+
+/// Adds `"stats"` to the data object when the request has a non-empty `stats` parameter, as Prometheus does.
+fn with_stats(mut data: String, res: &promql::QueryResult, p: &Params) -> String {
+    if p.get("stats").is_none_or(|s| s.is_empty()) {
+        return data;
+    }
+    let st = &res.stats;
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    data.pop(); // the closing '}' of the data object
+    data.push_str(&format!(
+        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}}}"#,
+        secs(st.prepare_time + st.eval_time),
+        secs(st.prepare_time),
+        secs(st.eval_time),
+        secs(st.queue_time),
+        secs(st.queue_time + st.prepare_time + st.eval_time),
+        st.total_samples,
+        st.peak_samples
+    ));
+    data
 }
 
 /// Runs a query while counting it in `prometheus_engine_queries` and its timings.
@@ -228,7 +249,7 @@ pub async fn query_range(
     })
     .await?;
     let res = res.map_err(map_query_error)?;
-    Ok(success(render_value(&res.value), &res.warnings))
+    Ok(success(with_stats(render_value(&res.value), &res, &p), &res.warnings))
 }
 
 /// Parses each `match[]` selector into matchers.
