@@ -50,7 +50,7 @@ fn main() {
                 app.append(*r, &Labels::empty(), t, v).unwrap();
             }
             samples += 1;
-            if samples % 1000 == 0 {
+            if samples.is_multiple_of(1000) {
                 app.commit().unwrap();
             }
         }

@@ -10,8 +10,16 @@
 //!   takes whole chunks;
 //! * postings per label pair are small sorted vectors that turn into roaring bitmaps when they grow.
 //!
+//! Read isolation (a query never sees part of a committed batch), as Prometheus's `isolation.go` but with
+//! no per-series state: each commit gets an id from [`Isolation`] and publishes its (already WAL-logged)
+//! batch there before applying it. A reader registers its low watermark (lowest commit still applying),
+//! copies what it needs, then collects the batches of every commit at or above the watermark and hides
+//! exactly those (series, timestamp) samples, through the same interval filter as tombstones. So a reader
+//! sees precisely the commits below its watermark. A batch is kept only while some reader may need it; in
+//! the common case (no query overlapping the commit) the appender gets its buffer back right away.
+//!
 //! Lock order (never acquire leftwards while holding rightwards): lookup shard < series shard < index <
-//! symbols < WAL. Queries compute postings under index+symbols read locks, release them, then visit series
+//! symbols < WAL; the isolation mutex is never held with any other lock. Queries compute postings under index+symbols read locks, release them, then visit series
 //! one shard lock at a time, so appends are never blocked for longer than one series copy.
 
 use crate::chunkenc::{ChunkBytes, XorAppender, SAMPLES_PER_CHUNK};
@@ -24,7 +32,7 @@ use model::storage::{Appender, Querier, SampleIter, SelectHints, Series, SeriesS
 use model::{AppendError, Labels, Matcher, SeriesRef, StorageError};
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +42,108 @@ pub const SHARDS: usize = 64;
 
 #[repr(align(128))]
 struct Padded<T>(T);
+
+/// Commit ids, published batches and read watermarks (see the module docs).
+#[derive(Default)]
+struct IsoState {
+    /// Commits being applied.
+    applying: BTreeSet<u64>,
+    /// Watermarks of reads taking their snapshot, with counts.
+    reads: BTreeMap<u64, u32>,
+    /// Batches of commits that a registered read may still have to hide.
+    batches: BTreeMap<u64, Arc<Vec<RefSample>>>,
+    /// The last commit id handed out (ids start at 1).
+    last_id: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Isolation {
+    state: Mutex<IsoState>,
+}
+
+impl IsoState {
+    /// The lowest commit id still applying, or the next id to be handed out.
+    fn low_watermark(&self) -> u64 {
+        self.applying.first().copied().unwrap_or(self.last_id + 1)
+    }
+
+    /// Drops batches no registered or future read can need: future reads start at the current watermark.
+    fn prune(&mut self) {
+        let keep_from = self.reads.first_key_value().map_or(u64::MAX, |(&r, _)| r).min(self.low_watermark());
+        while self.batches.first_key_value().is_some_and(|(&id, _)| id < keep_from) {
+            self.batches.pop_first();
+        }
+    }
+}
+
+impl Isolation {
+    /// Starts applying `batch`: returns its commit id.
+    fn begin_commit(&self, batch: Arc<Vec<RefSample>>) -> u64 {
+        let mut st = self.state.lock();
+        st.last_id += 1;
+        let id = st.last_id;
+        st.applying.insert(id);
+        st.batches.insert(id, batch);
+        id
+    }
+
+    fn end_commit(&self, id: u64) {
+        let mut st = self.state.lock();
+        st.applying.remove(&id);
+        st.prune();
+    }
+
+    /// Starts a read: commits with id below the returned watermark are visible, the rest hidden.
+    fn begin_read(&self) -> u64 {
+        let mut st = self.state.lock();
+        let lwm = st.low_watermark();
+        *st.reads.entry(lwm).or_default() += 1;
+        lwm
+    }
+
+    /// Ends a read's snapshot: the batches it must hide (commits at or above its watermark so far).
+    fn end_read(&self, lwm: u64) -> Vec<Arc<Vec<RefSample>>> {
+        let mut st = self.state.lock();
+        let hide = st.batches.range(lwm..).map(|(_, b)| b.clone()).collect();
+        if let Some(n) = st.reads.get_mut(&lwm) {
+            *n -= 1;
+            if *n == 0 {
+                st.reads.remove(&lwm);
+            }
+        }
+        st.prune();
+        hide
+    }
+}
+
+/// A registered read; `finish` (or drop, on early return) unregisters it.
+struct ReadGuard<'a> {
+    iso: &'a Isolation,
+    lwm: u64,
+    done: bool,
+}
+
+impl ReadGuard<'_> {
+    /// Per series ref, the timestamps this read must not see.
+    fn finish(mut self) -> HashMap<u32, Vec<(i64, i64)>> {
+        self.done = true;
+        let mut out: HashMap<u32, Vec<(i64, i64)>> = HashMap::new();
+        for b in self.iso.end_read(self.lwm) {
+            for x in b.iter() {
+                out.entry(x.r as u32).or_default().push((x.t, x.t));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.iso.end_read(self.lwm);
+        }
+    }
+}
 
 /// Refcounted string interner.
 #[derive(Default)]
@@ -307,6 +417,13 @@ impl MemSeries {
     }
 }
 
+/// Whether any sample of `chunks` in `[mint, maxt]` survives `hidden` (decodes up to the first one that
+/// does; samples are discrete, so time ranges alone cannot tell).
+fn any_visible(chunks: &[ChunkRef], mint: i64, maxt: i64, hidden: &[(i64, i64)]) -> bool {
+    let mut it = ChunksIter::new(chunks.to_vec(), mint, maxt, Arc::from(hidden), Arc::from("head"));
+    it.next().is_some()
+}
+
 /// End (exclusive) of the block range containing `t`.
 pub fn range_end(t: i64, range: i64) -> i64 {
     (t.div_euclid(range) + 1).saturating_mul(range)
@@ -349,6 +466,7 @@ pub struct Head {
     num_samples: AtomicU64,
     chunk_range: i64,
     metrics: Arc<Metrics>,
+    iso: Isolation,
 }
 
 #[inline]
@@ -394,6 +512,7 @@ impl Head {
             num_samples: AtomicU64::new(0),
             chunk_range: chunk_range.max(1),
             metrics,
+            iso: Isolation::default(),
         })
     }
 
@@ -561,13 +680,46 @@ impl Head {
         }
     }
 
-    /// Adds a committed sample to series `r` (commit and WAL replay). Errors are counted, not returned.
-    fn apply(&self, r: u32, t: i64, v: f64, release_pending: bool) -> bool {
+    /// Adds a run of committed samples of series `r` in one critical section. Returns (stored, mint, maxt)
+    /// of what was stored. Errors are counted, not returned.
+    fn apply_run(&self, r: u32, run: &[RefSample]) -> (u64, i64, i64) {
+        let (mut n, mut mint, mut maxt, mut new_chunks) = (0u64, i64::MAX, i64::MIN, 0u64);
+        let (mut ooo, mut dup) = (0u64, 0u64);
+        {
+            let mut g = self.series[shard_of(r)].0.lock();
+            let Some(s) = g.series.get_mut(&key_of(r)) else { return (0, mint, maxt) };
+            s.pending = s.pending.saturating_sub(run.len() as u32);
+            for x in run {
+                match s.append(x.t, x.v, self.chunk_range) {
+                    Ok(Added::Stored(c)) => {
+                        n += 1;
+                        new_chunks += u64::from(c);
+                        mint = mint.min(x.t);
+                        maxt = maxt.max(x.t);
+                    }
+                    Ok(Added::Noop) => {}
+                    Err(AppendError::OutOfOrder) => ooo += 1,
+                    Err(_) => dup += 1,
+                }
+            }
+        }
+        if new_chunks > 0 {
+            Metrics::inc(&self.metrics.head_chunks, new_chunks);
+            Metrics::inc(&self.metrics.head_chunks_created, new_chunks);
+        }
+        if ooo > 0 {
+            Metrics::inc(&self.metrics.out_of_order_samples, ooo);
+        }
+        if dup > 0 {
+            Metrics::inc(&self.metrics.duplicate_samples, dup);
+        }
+        (n, mint, maxt)
+    }
+
+    /// Adds a committed sample to series `r` (WAL replay). Errors are counted, not returned.
+    fn apply(&self, r: u32, t: i64, v: f64) -> bool {
         let mut g = self.series[shard_of(r)].0.lock();
         let Some(s) = g.series.get_mut(&key_of(r)) else { return false };
-        if release_pending {
-            s.pending = s.pending.saturating_sub(1);
-        }
         match s.append(t, v, self.chunk_range) {
             Ok(Added::Stored(new_chunk)) => {
                 drop(g);
@@ -619,7 +771,7 @@ impl Head {
                     Err(_) => continue,
                 },
             };
-            if self.apply(r, s.t, s.v, false) {
+            if self.apply(r, s.t, s.v) {
                 n += 1;
                 mint = mint.min(s.t);
                 maxt = maxt.max(s.t);
@@ -874,13 +1026,26 @@ impl Appender for HeadAppender {
                 return Err(StorageError::Io(e));
             }
         }
+        // Publish the batch before applying it, so reads overlapping the commit can hide it; runs of one
+        // series are applied under one lock.
+        let batch = Arc::new(std::mem::take(&mut self.staged));
+        let id = self.head.iso.begin_commit(batch.clone());
         let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0u64);
-        for s in &self.staged {
-            if self.head.apply(s.r as u32, s.t, s.v, true) {
-                n += 1;
-                mint = mint.min(s.t);
-                maxt = maxt.max(s.t);
-            }
+        let mut i = 0;
+        while i < batch.len() {
+            let r = batch[i].r;
+            let j = i + batch[i..].iter().take_while(|s| s.r == r).count();
+            let (k, a, z) = self.head.apply_run(r as u32, &batch[i..j]);
+            n += k;
+            mint = mint.min(a);
+            maxt = maxt.max(z);
+            i = j;
+        }
+        self.head.iso.end_commit(id);
+        // Usually no read held on to the batch: take the buffer back instead of allocating a new one.
+        if let Ok(mut v) = Arc::try_unwrap(batch) {
+            v.clear();
+            self.staged = v;
         }
         self.head.note_times(mint, maxt);
         self.head.num_samples.fetch_add(n, Ordering::Relaxed);
@@ -912,35 +1077,76 @@ pub struct HeadQuerier {
     pub(crate) maxt: i64,
 }
 
+/// A selected series: labels, chunks in range, and the samples isolation hides.
+type Snapshot = (Labels, Vec<ChunkRef>, Vec<(i64, i64)>);
+
 impl HeadQuerier {
-    fn matching(&self, ms: &[Matcher]) -> Result<Vec<(Labels, Vec<ChunkRef>)>, StorageError> {
+    /// Registers the read. Call it before computing postings: every commit the read will show finished
+    /// before this, so the series it wrote were created (and indexed) already.
+    fn read_guard(&self) -> ReadGuard<'_> {
+        ReadGuard { iso: &self.head.iso, lwm: self.head.iso.begin_read(), done: false }
+    }
+
+    /// Matching series with their chunks in range and the (series, timestamp) samples isolation hides.
+    fn matching(&self, ms: &[Matcher]) -> Result<Vec<Snapshot>, StorageError> {
+        let guard = self.read_guard();
         let refs = self.head.postings(ms)?;
-        let mut out = Vec::with_capacity(refs.len());
+        let mut snap = Vec::with_capacity(refs.len());
         for r in refs {
             let g = self.head.series[shard_of(r)].0.lock();
             let Some(s) = g.series.get(&key_of(r)) else { continue };
-            let mut chunks = Vec::new();
-            s.chunks_in(self.mint, self.maxt, &mut chunks);
-            if chunks.is_empty() {
+            if !s.has_data_in(self.mint, self.maxt) {
                 continue;
             }
+            let mut chunks = Vec::new();
+            s.chunks_in(self.mint, self.maxt, &mut chunks);
             let labels = self.head.materialize(&s.labels);
             drop(g);
-            out.push((labels, chunks));
+            snap.push((r, labels, chunks));
+        }
+        let hide = guard.finish();
+        let mut out = Vec::with_capacity(snap.len());
+        for (r, labels, chunks) in snap {
+            match hide.get(&r) {
+                None => out.push((labels, chunks, Vec::new())),
+                Some(h) if any_visible(&chunks, self.mint, self.maxt, h) => out.push((labels, chunks, h.clone())),
+                Some(_) => {}
+            }
         }
         Ok(out)
     }
 
-    /// Label sets of matching series with data in range (no chunk copies).
+    /// Label sets of matching series with visible data in range. Only series that overlapping commits
+    /// touched are looked at twice (chunks copied); a commit starting after the snapshot may make such a
+    /// series count a little early, which label APIs tolerate.
     fn matching_labels(&self, ms: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
+        let guard = self.read_guard();
         let refs = self.head.postings(ms)?;
-        let mut out = Vec::with_capacity(refs.len());
+        let mut snap = Vec::with_capacity(refs.len());
         for r in refs {
             let g = self.head.series[shard_of(r)].0.lock();
             let Some(s) = g.series.get(&key_of(r)) else { continue };
             if s.has_data_in(self.mint, self.maxt) {
-                out.push(self.head.materialize(&s.labels));
+                snap.push((r, self.head.materialize(&s.labels)));
             }
+        }
+        let hide = guard.finish();
+        if hide.is_empty() {
+            return Ok(snap.into_iter().map(|(_, l)| l).collect());
+        }
+        let mut out = Vec::with_capacity(snap.len());
+        let mut chunks = Vec::new();
+        for (r, labels) in snap {
+            if let Some(h) = hide.get(&r) {
+                chunks.clear();
+                if let Some(s) = self.head.series[shard_of(r)].0.lock().series.get(&key_of(r)) {
+                    s.chunks_in(self.mint, self.maxt, &mut chunks);
+                }
+                if !any_visible(&chunks, self.mint, self.maxt, h) {
+                    continue;
+                }
+            }
+            out.push(labels);
         }
         Ok(out)
     }
@@ -955,8 +1161,9 @@ impl Querier for HeadQuerier {
         let (mint, maxt) = (self.mint, self.maxt);
         let loc: Arc<str> = Arc::from("head");
         let empty: Arc<[(i64, i64)]> = Arc::from(Vec::new());
-        Ok(Box::new(v.into_iter().map(move |(labels, chunks)| {
-            let it: Box<dyn SampleIter> = Box::new(ChunksIter::new(chunks, mint, maxt, empty.clone(), loc.clone()));
+        Ok(Box::new(v.into_iter().map(move |(labels, chunks, hidden)| {
+            let hidden = if hidden.is_empty() { empty.clone() } else { Arc::from(hidden) };
+            let it: Box<dyn SampleIter> = Box::new(ChunksIter::new(chunks, mint, maxt, hidden, loc.clone()));
             Ok(Series { labels, samples: it })
         })))
     }
@@ -1089,6 +1296,27 @@ mod tests {
         a.append(0, &old, 7_300_000, 1.0).unwrap();
         a.commit().unwrap();
         assert_eq!(select(&h, 0, i64::MAX, &[Matcher::equal("s", "old")]).len(), 1);
+    }
+
+    #[test]
+    fn isolation_hides_overlapping_commits_and_releases_batches() {
+        let iso = Isolation::default();
+        let batch = |t| Arc::new(vec![RefSample { r: 7, t, v: 1.0 }]);
+        // A read that started before a commit hides it, even after the commit ended.
+        let r1 = iso.begin_read();
+        let c1 = iso.begin_commit(batch(10));
+        let r2 = iso.begin_read(); // during the commit: hides it too
+        iso.end_commit(c1);
+        let r3 = iso.begin_read(); // after: sees it
+        assert_eq!(iso.end_read(r1).len(), 1);
+        assert_eq!(iso.end_read(r2).len(), 1);
+        assert!(iso.end_read(r3).is_empty());
+        // With no read registered the batch is dropped at once, so the appender gets its buffer back.
+        let b = batch(20);
+        let c2 = iso.begin_commit(b.clone());
+        iso.end_commit(c2);
+        assert!(Arc::try_unwrap(b).is_ok());
+        assert!(iso.state.lock().batches.is_empty());
     }
 
     #[test]

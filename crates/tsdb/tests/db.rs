@@ -382,3 +382,67 @@ fn unreadable_blocks_are_skipped_and_kept_on_disk() {
     let e = tsdb::list_blocks(td.path(), false, &mut Vec::new()).unwrap_err().to_string();
     assert!(e.contains(&metas[1].ulid.to_string()), "{e}");
 }
+
+/// Read isolation: while two writers commit batches over their own 64 series (one sample per series per
+/// commit, same timestamp), concurrent queries must always see every series of a writer at the same
+/// commit: never some series with a batch and others without it.
+#[test]
+fn queries_never_see_part_of_a_commit() {
+    const N: usize = 64;
+    const COMMITS: i64 = 1500;
+    let td = tempfile::tempdir().unwrap();
+    let db = open(td.path());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let checks = std::sync::atomic::AtomicUsize::new(0);
+    let total = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        for w in 0..2 {
+            let (db, done, checks, total) = (&db, &done, &checks, &total);
+            sc.spawn(move || {
+                let ls: Vec<Labels> = (0..N)
+                    .map(|i| labels! {"__name__" => "iso", "w" => w.to_string().as_str(), "i" => i.to_string().as_str()})
+                    .collect();
+                let mut refs = vec![0u64; N];
+                let mut a = db.appender();
+                // At least COMMITS commits, and on until the readers have checked enough snapshots.
+                let mut k = 0;
+                while k < COMMITS || (checks.load(Ordering::Relaxed) < 300 && k < 100 * COMMITS) {
+                    k += 1;
+                    for (i, l) in ls.iter().enumerate() {
+                        refs[i] = a.append(refs[i], l, k * 1000, k as f64).unwrap();
+                    }
+                    a.commit().unwrap();
+                }
+                total.fetch_add(k as u64 * N as u64, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        for _ in 0..2 {
+            let (db, done, checks) = (&db, &done, &checks);
+            sc.spawn(move || {
+                while done.load(Ordering::SeqCst) < 2 {
+                    // The last ~20 commits' window keeps each query cheap as the head grows.
+                    let from = db.head_stats().max_time.saturating_sub(20_000);
+                    let q = db.querier(from, i64::MAX).unwrap();
+                    // writer -> distinct timestamp lists seen over its series, and how many series.
+                    let mut seen: BTreeMap<String, (std::collections::BTreeSet<Vec<i64>>, usize)> = BTreeMap::new();
+                    for s in q.select(true, None, &[Matcher::equal("__name__", "iso")]).unwrap() {
+                        let mut s = s.unwrap();
+                        let ts: Vec<i64> = std::iter::from_fn(|| s.samples.next()).map(|x| x.t).collect();
+                        assert!(s.samples.err().is_none(), "{:?}", s.samples.err());
+                        let e = seen.entry(s.labels.get("w").unwrap().to_string()).or_default();
+                        e.0.insert(ts);
+                        e.1 += 1;
+                    }
+                    for (w, (states, n)) in &seen {
+                        assert_eq!(*n, N, "writer {w}: only {n} of {N} series visible: {states:?}");
+                        assert_eq!(states.len(), 1, "writer {w}: series at different commits: {states:?}");
+                    }
+                    checks.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert!(checks.load(Ordering::Relaxed) >= 300, "readers ran {} times", checks.load(Ordering::Relaxed));
+    assert_eq!(db.head_stats().num_samples, total.load(Ordering::SeqCst));
+}
