@@ -59,12 +59,11 @@ fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a str {
     }
     let s = &buf[*pos..*pos + n];
     *pos += n;
-    // SAFETY-free: validated at construction; from_utf8 on the hot path would cost a scan, so we use the
-    // unchecked conversion only through this one audited function.
-    match std::str::from_utf8(s) {
-        Ok(s) => s,
-        Err(_) => unreachable!("BUG: Labels buffer holds invalid UTF-8"),
-    }
+    debug_assert!(std::str::from_utf8(s).is_ok(), "BUG: Labels buffer holds invalid UTF-8");
+    // SAFETY: `buf` is private to `Labels` and only ever filled by `put_str` from `&str`s, and `n` is the
+    // length `put_str` wrote, so `s` is exactly one of those strings. A profile of /federate over 100k series
+    // showed validating it here (`from_utf8`) costing 30% of the request.
+    unsafe { std::str::from_utf8_unchecked(s) }
 }
 
 /// Iterator over the pairs of a [`Labels`].

@@ -52,11 +52,14 @@ pub fn collect(
     sets: &[Vec<Matcher>],
     maxt: i64,
     lookback: i64,
-) -> Result<BTreeMap<Labels, Sample>, model::StorageError> {
+) -> Result<Vec<(Labels, Sample)>, model::StorageError> {
     let mint = maxt - lookback;
     let querier = q.querier(mint, maxt)?;
     let hints = model::SelectHints { start: mint, end: maxt, func: Some("federate".into()), ..Default::default() };
-    let mut out = BTreeMap::new();
+    // One selector (the usual case) yields sorted, unique series: keep them in a Vec. Several may overlap: merge
+    // through a map.
+    let mut out: Vec<(Labels, Sample)> = Vec::new();
+    let mut merged: BTreeMap<Labels, Sample> = BTreeMap::new();
     for ms in sets {
         for s in querier.select(true, Some(&hints), ms)? {
             let mut s = s?;
@@ -72,20 +75,30 @@ pub fn collect(
             }
             match last {
                 Some(x) if !is_stale_nan(x.v) => {
-                    out.insert(s.labels, x);
+                    if sets.len() == 1 {
+                        out.push((s.labels, x));
+                    } else {
+                        merged.insert(s.labels, x);
+                    }
                 }
                 _ => {}
             }
         }
     }
+    if sets.len() > 1 {
+        out = merged.into_iter().collect();
+    }
     Ok(out)
 }
 
 /// Renders series grouped into families (one `# TYPE <name> untyped|unknown` per metric name).
-pub fn render(series: &BTreeMap<Labels, Sample>, external: &Labels, fmt: Format) -> String {
+pub fn render(series: &[(Labels, Sample)], external: &Labels, fmt: Format) -> String {
     let mut by_name: Vec<(&str, &Labels, &Sample)> =
         series.iter().map(|(l, s)| (l.metric_name().unwrap_or(""), l, s)).collect();
-    by_name.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)));
+    // Label order already groups by name unless a label name sorts before `__name__` (upper case): sort only then.
+    if !by_name.is_sorted_by(|a, b| a.0 <= b.0) {
+        by_name.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)));
+    }
     let mut out = String::with_capacity(by_name.len() * 96);
     let mut cur: Option<&str> = None;
     for (name, labels, s) in by_name {
