@@ -160,6 +160,7 @@ class System:
     backfill: dict = field(default_factory=dict)
     window: dict = field(default_factory=dict)
     queries: dict = field(default_factory=dict)
+    answers: dict = field(default_factory=dict)  # query name -> result_points() of the warm-up run
 
     @property
     def base(self) -> str:
@@ -214,8 +215,12 @@ class Ignis(System):
         self.binary = binary
 
     def start(self, scrape_config: str | None) -> bool:
+        # Same retention as Prometheus (the backfill is 24 h old; neither default would drop it, but keep them
+        # equal). Log level stays at info: ignis logs only block writes/compactions/retention there, which is
+        # what a reader of ignis.out.log needs when something goes wrong.
         argv = [self.binary, "server", f"--config.file={scrape_config}",
-                f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.path={self.data}"]
+                f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.path={self.data}",
+                "--storage.tsdb.retention.time=30d"]
         self.proc = self.popen(argv)
         return wait_http(self.base + self.ready_path(), 300, self.proc)
 
@@ -314,6 +319,60 @@ def result_size(body: bytes) -> int | None:
     return None
 
 
+def result_points(body: bytes) -> dict | None:
+    """The answer in a comparable shape: {series key: {t: value}} for vectors/matrices/scalars, or
+    {item: {0: 1.0}} for label names/values and series lists (set membership)."""
+    try:
+        d = json.loads(body)["data"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    out: dict = {}
+    if isinstance(d, list):  # labels, label values, series
+        for x in d:
+            key = tuple(sorted(x.items())) if isinstance(x, dict) else x
+            out[key] = {0: 1.0}
+        return out
+    rtype, res = d.get("resultType"), d.get("result")
+    if rtype == "scalar":
+        return {(): {float(res[0]): float(res[1])}}
+    for r in res or []:
+        key = tuple(sorted(r.get("metric", {}).items()))
+        pts = r.get("values") or ([r["value"]] if "value" in r else [])
+        out[key] = {float(t): float(v) for t, v in pts}
+    return out
+
+
+def compare_answers(ref: dict, got: dict) -> dict:
+    """How far `got` is from `ref`: series only in one of them, points at common timestamps, how many are
+    equal (relative difference <= 1e-9, NaN == NaN) and the median / max relative difference."""
+    common = ref.keys() & got.keys()
+    diffs, equal, only_ref_pts, only_got_pts = [], 0, 0, 0
+    for k in common:
+        a, b = ref[k], got[k]
+        only_ref_pts += len(a.keys() - b.keys())
+        only_got_pts += len(b.keys() - a.keys())
+        for t in a.keys() & b.keys():
+            x, y = a[t], b[t]
+            if math.isnan(x) or math.isnan(y):
+                d = 0.0 if math.isnan(x) and math.isnan(y) else math.inf
+            elif x == y:
+                d = 0.0
+            else:
+                d = abs(x - y) / max(abs(x), abs(y))
+            diffs.append(d)
+            equal += d <= 1e-9
+    return {
+        "series_only_ref": len(ref.keys() - got.keys()),
+        "series_only_got": len(got.keys() - ref.keys()),
+        "points": len(diffs),
+        "points_equal": equal,
+        "points_only_ref": only_ref_pts,
+        "points_only_got": only_got_pts,
+        "median_rel_diff": statistics.median(diffs) if diffs else None,
+        "max_rel_diff": max(diffs) if diffs else None,
+    }
+
+
 def run_queries(sys_: System, queries, reps: int) -> None:
     for name, path, params in queries:
         url = sys_.base + path + "?" + urllib.parse.urlencode({**params, "nocache": "1"})
@@ -327,6 +386,8 @@ def run_queries(sys_: System, queries, reps: int) -> None:
                 err = f"HTTP {code}: {body[:200].decode(errors='replace')}"
                 break
             size = n
+            if i == 0:
+                sys_.answers[name] = result_points(body)
             if i > 0:  # the first run warms caches, as a dashboard refresh would find them
                 times.append(dt)
         sys_.queries[name] = {
@@ -610,6 +671,18 @@ def main() -> int:
 
     results["systems"] = {s.name: {"backfill": s.backfill, "window": s.window, "queries": s.queries,
                                    "notes": s.notes} for s in systems}
+    # Answers checked against Prometheus (the reference implementation). All systems are queried at the same
+    # `time`/`start`/`end`, but each scrapes at its own phase within the interval, so live-data rates differ
+    # a little by construction; backfilled points (most of every 24 h range) should be equal.
+    ref = next((s for s in systems if s.name == "prometheus"), None)
+    if ref is not None:
+        for s in systems:
+            if s is ref:
+                continue
+            for q, got in s.answers.items():
+                want = ref.answers.get(q)
+                if got is not None and want is not None:
+                    s.queries[q]["vs_prometheus"] = compare_answers(want, got)
     table = render_table(results, [s.name for s in systems], args)
     print(table)
     with open(os.path.join(workdir, "results.json"), "w") as f:
@@ -721,7 +794,39 @@ def render_table(res: dict, names: list[str], args) -> str:
         sizes = {c: syss[c]["queries"].get(q, {}).get("series") for c in syss}
         if len({v for v in sizes.values() if v is not None}) > 1:
             notes.append(f"- `{q}` result sizes differ: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
-    return "\n".join(head + lines + ([""] + notes if notes else []))
+    return "\n".join(head + lines + ([""] + notes if notes else []) + answer_table(syss, qnames))
+
+
+def answer_table(syss: dict, qnames: list[str]) -> list[str]:
+    """Answers of ignis and VictoriaMetrics against Prometheus's, one row per query."""
+    peers = [c for c in ("ignis", "victoriametrics") if c in syss]
+    if "prometheus" not in syss or not any(
+            "vs_prometheus" in syss[c]["queries"].get(q, {}) for c in peers for q in qnames):
+        return []
+
+    def cell(c: dict | None) -> str:
+        if not c:
+            return "–"
+        if not c["points"]:
+            return f"no common points (series -{c['series_only_ref']}/+{c['series_only_got']})"
+        txt = (f"{100 * c['points_equal'] / c['points']:.1f}% of {c['points']:,} equal, "
+               f"median {c['median_rel_diff']:.1g}, max {c['max_rel_diff']:.1g}")
+        if c["series_only_ref"] or c["series_only_got"]:
+            txt += f", series -{c['series_only_ref']}/+{c['series_only_got']}"
+        if c["points_only_ref"] or c["points_only_got"]:
+            txt += f", points -{c['points_only_ref']}/+{c['points_only_got']}"
+        return txt
+
+    names = {"ignis": "ignis", "victoriametrics": "VictoriaMetrics"}
+    out = ["", "Answers against Prometheus's (relative differences at common series and timestamps; "
+               "-/+ = series or points only Prometheus / only the other system returned; live-data rates differ "
+               "a little because each system scrapes at its own phase):", "",
+           "| query | " + " | ".join(f"{names[c]} vs Prometheus" for c in peers) + " |",
+           "|---|" + "---|" * len(peers)]
+    for q in qnames:
+        out.append(f"| {q} | " + " | ".join(cell(syss[c]["queries"].get(q, {}).get("vs_prometheus"))
+                                            for c in peers) + " |")
+    return out
 
 
 def platform_note() -> str:
