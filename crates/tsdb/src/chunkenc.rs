@@ -459,6 +459,8 @@ impl<'a> XorIter<'a> {
 #[derive(Clone, Debug)]
 pub enum ChunkBytes {
     Heap(Arc<[u8]>),
+    /// `[start, end)` of a shared heap buffer (the head keeps a series' closed chunks in one allocation).
+    HeapRange(Arc<[u8]>, usize, usize),
     Mapped(Arc<memmap2::Mmap>, usize, usize),
 }
 
@@ -467,6 +469,7 @@ impl ChunkBytes {
     pub fn as_slice(&self) -> &[u8] {
         match self {
             ChunkBytes::Heap(b) => b,
+            ChunkBytes::HeapRange(b, s, e) => &b[*s..*e],
             ChunkBytes::Mapped(m, s, e) => &m[*s..*e],
         }
     }
