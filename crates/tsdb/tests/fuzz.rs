@@ -19,7 +19,17 @@ fn fixture() -> &'static (PathBuf, Vec<u8>) {
     static F: OnceLock<(PathBuf, Vec<u8>)> = OnceLock::new();
     F.get_or_init(|| {
         // Under cargo's per-target scratch dir rather than a leaked tempdir (statics are never dropped).
-        let td = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tsdb-fuzz-fixture-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Fixtures of earlier runs whose process is gone are removed here.
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("tsdb-fuzz-fixture-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let td = tmp.join(format!("tsdb-fuzz-fixture-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&td);
         let db = Db::open_without_background(&td, Options { no_lockfile: true, ..Options::default() }).unwrap();
         let mut a = db.appender();
