@@ -60,21 +60,22 @@ impl Querier for MergeQuerier {
     }
 }
 
-/// K-way merge of sorted series sets.
+/// K-way merge of sorted series sets. After an input fails, the error is returned once and the set ends.
 pub struct MergeSeriesSet {
     sets: Vec<SeriesSet>,
     heads: Vec<Option<Series>>,
     started: bool,
+    failed: bool,
 }
 
 impl MergeSeriesSet {
     pub fn new(sets: Vec<SeriesSet>) -> Self {
         let n = sets.len();
-        MergeSeriesSet { sets, heads: (0..n).map(|_| None).collect(), started: false }
+        MergeSeriesSet { sets, heads: (0..n).map(|_| None).collect(), started: false, failed: false }
     }
 
     fn fill(&mut self, i: usize) -> Result<(), StorageError> {
-        self.heads[i] = self.sets[i].next().transpose()?;
+        self.heads[i] = self.sets[i].next().transpose().inspect_err(|_| self.failed = true)?;
         Ok(())
     }
 }
@@ -83,6 +84,9 @@ impl Iterator for MergeSeriesSet {
     type Item = Result<Series, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
         if !self.started {
             self.started = true;
             for i in 0..self.sets.len() {

@@ -555,7 +555,7 @@ impl Queryable for Db {
         if hmin <= hmax && hmax >= mint && hmin <= maxt || qs.is_empty() {
             qs.push(Box::new(HeadQuerier { head: self.head.clone(), mint, maxt }));
         }
-        Ok(Box::new(MergeQuerier { queriers: qs }))
+        Ok(Box::new(MergeQuerier::new(qs)))
     }
 }
 

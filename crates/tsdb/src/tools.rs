@@ -71,7 +71,7 @@ pub fn dump(dir: &Path, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut dy
     if qs.is_empty() {
         return Ok(());
     }
-    let q = MergeQuerier { queriers: qs };
+    let q = MergeQuerier::new(qs);
     let set = q.select(true, None, matchers)?;
     let mut buf = String::with_capacity(1 << 16);
     let flush = |buf: &mut String, out: &mut dyn Write| -> Result<(), TsdbError> {
