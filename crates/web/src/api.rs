@@ -409,7 +409,7 @@ pub async fn format_query(method: Method, uri: Uri, headers: HeaderMap, body: By
 }
 
 pub async fn buildinfo() -> Response {
-    let mut out = String::from("{");
+    let mut out = String::new();
     let fields = [
         ("version", crate::PROMETHEUS_COMPAT_VERSION),
         ("revision", env!("CARGO_PKG_VERSION")),
@@ -419,15 +419,7 @@ pub async fn buildinfo() -> Response {
         ("goVersion", "rust"),
         ("application", "ignis"),
     ];
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str(&mut out, k);
-        out.push(':');
-        push_str(&mut out, v);
-    }
-    out.push('}');
+    json::push_str_object(&mut out, fields);
     success(out, &[])
 }
 
@@ -440,16 +432,8 @@ pub async fn status_config(State(st): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn status_flags(State(st): State<Arc<AppState>>) -> Response {
-    let mut out = String::from("{");
-    for (i, (k, v)) in st.flags.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str(&mut out, k);
-        out.push(':');
-        push_str(&mut out, v);
-    }
-    out.push('}');
+    let mut out = String::new();
+    json::push_str_object(&mut out, st.flags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     success(out, &[])
 }
 

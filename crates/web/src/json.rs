@@ -88,6 +88,20 @@ pub fn push_labels(out: &mut String, l: &Labels) {
     out.push('}');
 }
 
+/// `{"k":"v",...}` from string pairs.
+pub fn push_str_object<'a>(out: &mut String, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    out.push('{');
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, k);
+        out.push(':');
+        push_str(out, v);
+    }
+    out.push('}');
+}
+
 /// `["a","b"]`
 pub fn push_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
     out.push('[');
