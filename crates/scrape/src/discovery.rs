@@ -1,5 +1,5 @@
 //! Service discovery: static_configs, file_sd_configs (JSON/YAML, re-read every refresh_interval and when a
-//! file changes), http_sd_configs, and dns_sd_configs for A/AAAA records (via the system resolver).
+//! file changes), http_sd_configs, and dns_sd_configs (SRV, A, AAAA, MX, NS via [`crate::dns`]).
 //!
 //! Each provider runs as a task and sends its complete current list of target groups whenever it changes;
 //! the pool replaces that provider's groups and re-syncs its targets.
@@ -22,7 +22,7 @@ pub(crate) type Update = (usize, Vec<TargetGroup>);
 pub(crate) enum Provider {
     File(FileSdConfig),
     Http(HttpSdConfig),
-    Dns(DnsSdConfig),
+    Dns(DnsSdConfig, DnsServers),
 }
 
 /// Target groups of static_configs (sources `0`, `1`, … as Prometheus numbers them).
@@ -202,21 +202,54 @@ async fn http_refresh(
     Ok(out)
 }
 
-async fn run_dns(idx: usize, cfg: DnsSdConfig, tx: mpsc::Sender<Update>, m: Arc<ScrapeMetrics>, mut stop: watch::Receiver<bool>) {
+/// Where dns_sd_configs get their resolver settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum DnsServers {
+    /// /etc/resolv.conf, re-read on every lookup as Prometheus does.
+    #[default]
+    System,
+    /// Fixed servers (tests, or a caller that knows better); no search list.
+    Fixed(Vec<std::net::SocketAddr>),
+}
+
+impl DnsServers {
+    fn conf(&self) -> Result<crate::dns::ResolvConf, String> {
+        match self {
+            DnsServers::System => std::fs::read_to_string("/etc/resolv.conf")
+                .map(|t| crate::dns::ResolvConf::parse(&t))
+                .map_err(|e| format!("could not load resolv.conf: {e}")),
+            DnsServers::Fixed(s) => Ok(crate::dns::ResolvConf { servers: s.clone(), search: Vec::new(), ndots: 1 }),
+        }
+    }
+}
+
+async fn run_dns(
+    idx: usize,
+    cfg: DnsSdConfig,
+    servers: DnsServers,
+    tx: mpsc::Sender<Update>,
+    m: Arc<ScrapeMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
     let refresh = cfg.refresh_interval.as_std().max(Duration::from_millis(100));
     let mut last: Option<Vec<TargetGroup>> = None;
+    // A name whose lookup fails keeps its previous group: Prometheus's discovery manager only replaces a
+    // source's group when the provider sends one, and a failed refreshOne sends none.
+    let mut by_name: BTreeMap<String, TargetGroup> = BTreeMap::new();
     loop {
-        let mut groups = Vec::new();
         for name in &cfg.names {
             m.sd_dns_lookups_total.fetch_add(1, Relaxed);
-            match dns_lookup(&cfg, name).await {
-                Ok(g) => groups.push(g),
+            match dns_lookup(&cfg, &servers, name).await {
+                Ok(g) => {
+                    by_name.insert(name.clone(), g);
+                }
                 Err(e) => {
                     m.sd_dns_lookup_failures_total.fetch_add(1, Relaxed);
-                    tracing::error!(name = %name, err = %e, "DNS resolution failed");
+                    tracing::error!(name = %name, err = %e, "Error refreshing DNS targets");
                 }
             }
         }
+        let groups: Vec<TargetGroup> = cfg.names.iter().filter_map(|n| by_name.get(n).cloned()).collect();
         if last.as_ref() != Some(&groups) {
             if tx.send((idx, groups.clone())).await.is_err() {
                 return;
@@ -230,28 +263,66 @@ async fn run_dns(idx: usize, cfg: DnsSdConfig, tx: mpsc::Sender<Update>, m: Arc<
     }
 }
 
-async fn dns_lookup(cfg: &DnsSdConfig, name: &str) -> Result<TargetGroup, String> {
-    let want_v6 = match cfg.kind.as_str() {
-        "A" => false,
-        "AAAA" => true,
-        other => return Err(format!("{other} records are not supported yet (only A and AAAA)")),
+/// Go's `net.JoinHostPort`.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// One name's group, with the labels Prometheus's `refreshOne` sets. SRV targets use the record's port,
+/// every other type the configured port; rooted names lose their final dot in `__address__` only.
+async fn dns_lookup(cfg: &DnsSdConfig, servers: &DnsServers, name: &str) -> Result<TargetGroup, String> {
+    use crate::dns::{self, Record};
+    let qtype = match cfg.kind.as_str() {
+        "A" => dns::TYPE_A,
+        "AAAA" => dns::TYPE_AAAA,
+        "MX" => dns::TYPE_MX,
+        "NS" => dns::TYPE_NS,
+        // Config validation upper-cases and rejects anything else; SRV is the default.
+        _ => dns::TYPE_SRV,
     };
-    let addrs = tokio::net::lookup_host((name, cfg.port)).await.map_err(|e| e.to_string())?;
-    let mut targets = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for a in addrs {
-        if a.is_ipv6() != want_v6 || !seen.insert(a) {
-            continue;
-        }
-        let mut t = BTreeMap::new();
-        // SocketAddr's Display brackets IPv6 addresses, as Prometheus's net.JoinHostPort.
-        t.insert(ADDRESS_LABEL.to_string(), a.to_string());
-        t.insert("__meta_dns_name".to_string(), name.to_string());
-        t.insert("__meta_dns_srv_record_target".to_string(), String::new());
-        t.insert("__meta_dns_srv_record_port".to_string(), String::new());
-        t.insert("__meta_dns_mx_record_target".to_string(), String::new());
-        t.insert("__meta_dns_ns_record_target".to_string(), String::new());
-        targets.push(t);
+    let conf = servers.conf()?;
+    let records = dns::lookup(&conf, name, qtype).await?;
+    let mut targets = Vec::with_capacity(records.len());
+    for r in records {
+        let (mut srv_target, mut srv_port, mut mx, mut ns) = (String::new(), String::new(), String::new(), String::new());
+        let address = match r {
+            Record::A(ip) => join_host_port(&ip.to_string(), cfg.port),
+            Record::Aaaa(ip) => join_host_port(&ip.to_string(), cfg.port),
+            Record::Srv { target, port } => {
+                let a = join_host_port(target.trim_end_matches('.'), port);
+                srv_target = target;
+                srv_port = port.to_string();
+                a
+            }
+            Record::Mx(t) => {
+                let a = join_host_port(t.trim_end_matches('.'), cfg.port);
+                mx = t;
+                a
+            }
+            Record::Ns(t) => {
+                let a = join_host_port(t.trim_end_matches('.'), cfg.port);
+                ns = t;
+                a
+            }
+            // CNAMEs come along with the records they point to.
+            Record::Cname => continue,
+            Record::Other(ty) => {
+                tracing::warn!(name, record_type = ty, "Invalid record");
+                continue;
+            }
+        };
+        targets.push(BTreeMap::from([
+            (ADDRESS_LABEL.to_string(), address),
+            ("__meta_dns_name".to_string(), name.to_string()),
+            ("__meta_dns_srv_record_target".to_string(), srv_target),
+            ("__meta_dns_srv_record_port".to_string(), srv_port),
+            ("__meta_dns_mx_record_target".to_string(), mx),
+            ("__meta_dns_ns_record_target".to_string(), ns),
+        ]));
     }
     Ok(TargetGroup { targets, labels: BTreeMap::new(), source: name.to_string() })
 }
@@ -267,7 +338,7 @@ pub(crate) fn spawn(
     match p {
         Provider::File(c) => tokio::spawn(run_file(idx, c, tx, m, stop)),
         Provider::Http(c) => tokio::spawn(run_http(idx, c, tx, m, stop)),
-        Provider::Dns(c) => tokio::spawn(run_dns(idx, c, tx, m, stop)),
+        Provider::Dns(c, s) => tokio::spawn(run_dns(idx, c, s, tx, m, stop)),
     }
 }
 
@@ -311,11 +382,212 @@ mod tests {
         h.abort();
     }
 
+    /// A tiny authoritative DNS server on 127.0.0.1 (UDP and TCP on one port), writing answers without
+    /// name compression so it shares no code with the resolver's decoder.
+    mod fake_dns {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        fn name(out: &mut Vec<u8>, n: &str) {
+            for l in n.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+                out.push(l.len() as u8);
+                out.extend_from_slice(l.as_bytes());
+            }
+            out.push(0);
+        }
+
+        fn rr(out: &mut Vec<u8>, owner: &str, ty: u16, rdata: &[u8]) {
+            name(out, owner);
+            out.extend_from_slice(&ty.to_be_bytes());
+            out.extend_from_slice(&[0, 1, 0, 0, 0, 30]);
+            out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            out.extend_from_slice(rdata);
+        }
+
+        fn named(prefix: &[u8], n: &str) -> Vec<u8> {
+            let mut v = prefix.to_vec();
+            name(&mut v, n);
+            v
+        }
+
+        /// Answers for (qname, qtype): (rcode, truncated-over-UDP, records).
+        fn answer(q: &[u8], tcp: bool, fail: bool) -> Vec<u8> {
+            let id = [q[0], q[1]];
+            let mut p = 12;
+            let mut labels = Vec::new();
+            while q[p] != 0 {
+                let l = q[p] as usize;
+                labels.push(String::from_utf8_lossy(&q[p + 1..p + 1 + l]).into_owned());
+                p += 1 + l;
+            }
+            let qname = labels.join(".") + ".";
+            let qtype = u16::from_be_bytes([q[p + 1], q[p + 2]]);
+            let question = &q[12..p + 5];
+            let mut ans = Vec::new();
+            let mut n = 0u16;
+            let mut rcode = 0u8;
+            let mut tc = false;
+            match (qname.as_str(), qtype) {
+                ("_prom._tcp.ex.test.", 33) => {
+                    rr(&mut ans, &qname, 33, &named(&[0, 1, 0, 1, 0x23, 0x8C], "node1.ex.test."));
+                    rr(&mut ans, &qname, 33, &named(&[0, 1, 0, 1, 0x23, 0x8D], "node2.ex.test."));
+                    n = 2;
+                }
+                ("mx.ex.test.", 15) => {
+                    rr(&mut ans, &qname, 15, &named(&[0, 10], "mail.ex.test."));
+                    n = 1;
+                }
+                ("ns.ex.test.", 2) => {
+                    rr(&mut ans, &qname, 2, &named(&[], "ns1.ex.test."));
+                    n = 1;
+                }
+                ("alias.ex.test.", 1) => {
+                    rr(&mut ans, &qname, 5, &named(&[], "real.ex.test."));
+                    rr(&mut ans, "real.ex.test.", 1, &[10, 0, 0, 7]);
+                    n = 2;
+                }
+                ("v6.ex.test.", 28) => {
+                    rr(&mut ans, &qname, 28, &std::net::Ipv6Addr::LOCALHOST.octets());
+                    n = 1;
+                }
+                ("big.ex.test.", 33) if !tcp => tc = true,
+                ("big.ex.test.", 33) => {
+                    rr(&mut ans, &qname, 33, &named(&[0, 1, 0, 1, 0, 80], "tcp-only.ex.test."));
+                    n = 1;
+                }
+                ("_prom._tcp.ex.test.", _) if fail => rcode = 2,
+                _ => rcode = 3,
+            }
+            if fail && qname == "_prom._tcp.ex.test." {
+                rcode = 2;
+                ans.clear();
+                n = 0;
+            }
+            let mut out = id.to_vec();
+            out.push(0x84 | if tc { 0x02 } else { 0 } | 0x01);
+            out.push(0x80 | rcode);
+            out.extend_from_slice(&[0, 1]);
+            out.extend_from_slice(&n.to_be_bytes());
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            out.extend_from_slice(question);
+            out.extend_from_slice(&ans);
+            out
+        }
+
+        /// Starts the server; returns its address and a switch that makes `_prom._tcp` answer SERVFAIL.
+        pub async fn start() -> (std::net::SocketAddr, Arc<AtomicBool>) {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let addr = udp.local_addr().unwrap();
+            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let fail = Arc::new(AtomicBool::new(false));
+            let f = fail.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                    let _ = udp.send_to(&answer(&buf[..n], false, f.load(Ordering::SeqCst)), peer).await;
+                }
+            });
+            let f = fail.clone();
+            tokio::spawn(async move {
+                while let Ok((mut s, _)) = tcp.accept().await {
+                    let mut len = [0u8; 2];
+                    if s.read_exact(&mut len).await.is_err() {
+                        continue;
+                    }
+                    let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                    if s.read_exact(&mut q).await.is_err() {
+                        continue;
+                    }
+                    let a = answer(&q, true, f.load(Ordering::SeqCst));
+                    let _ = s.write_all(&(a.len() as u16).to_be_bytes()).await;
+                    let _ = s.write_all(&a).await;
+                }
+            });
+            (addr, fail)
+        }
+    }
+
+    fn dns_cfg(kind: &str, port: u16, names: &[&str]) -> DnsSdConfig {
+        DnsSdConfig {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            kind: kind.into(),
+            port,
+            refresh_interval: config::Duration::from_millis(100),
+        }
+    }
+
+    fn meta(t: &BTreeMap<String, String>) -> [&str; 6] {
+        [
+            &t[ADDRESS_LABEL],
+            &t["__meta_dns_name"],
+            &t["__meta_dns_srv_record_target"],
+            &t["__meta_dns_srv_record_port"],
+            &t["__meta_dns_mx_record_target"],
+            &t["__meta_dns_ns_record_target"],
+        ]
+    }
+
     #[tokio::test]
-    async fn dns_a_records_from_system_resolver() {
-        let cfg = DnsSdConfig { names: vec!["localhost".into()], kind: "A".into(), port: 9100, ..DnsSdConfig::default() };
-        let g = dns_lookup(&cfg, "localhost").await.unwrap();
-        assert!(g.targets.iter().any(|t| t[ADDRESS_LABEL] == "127.0.0.1:9100"), "{g:?}");
-        assert_eq!(g.targets[0]["__meta_dns_name"], "localhost");
+    async fn dns_sd_record_types_against_local_server() {
+        let (addr, _) = fake_dns::start().await;
+        let srv = DnsServers::Fixed(vec![addr]);
+        let g = dns_lookup(&dns_cfg("SRV", 0, &[]), &srv, "_prom._tcp.ex.test").await.unwrap();
+        assert_eq!(g.source, "_prom._tcp.ex.test");
+        let got: Vec<[&str; 6]> = g.targets.iter().map(meta).collect();
+        assert_eq!(
+            got,
+            vec![
+                ["node1.ex.test:9100", "_prom._tcp.ex.test", "node1.ex.test.", "9100", "", ""],
+                ["node2.ex.test:9101", "_prom._tcp.ex.test", "node2.ex.test.", "9101", "", ""],
+            ]
+        );
+        let g = dns_lookup(&dns_cfg("MX", 25, &[]), &srv, "mx.ex.test").await.unwrap();
+        assert_eq!(meta(&g.targets[0]), ["mail.ex.test:25", "mx.ex.test", "", "", "mail.ex.test.", ""]);
+        let g = dns_lookup(&dns_cfg("NS", 53, &[]), &srv, "ns.ex.test.").await.unwrap();
+        assert_eq!(meta(&g.targets[0]), ["ns1.ex.test:53", "ns.ex.test.", "", "", "", "ns1.ex.test."]);
+        // CNAME in an A answer is skipped; the A record behind it counts.
+        let g = dns_lookup(&dns_cfg("A", 9100, &[]), &srv, "alias.ex.test").await.unwrap();
+        assert_eq!(g.targets.len(), 1);
+        assert_eq!(g.targets[0][ADDRESS_LABEL], "10.0.0.7:9100");
+        let g = dns_lookup(&dns_cfg("AAAA", 9100, &[]), &srv, "v6.ex.test").await.unwrap();
+        assert_eq!(g.targets[0][ADDRESS_LABEL], "[::1]:9100");
+        // Truncated over UDP: asked again over TCP.
+        let g = dns_lookup(&dns_cfg("SRV", 0, &[]), &srv, "big.ex.test").await.unwrap();
+        assert_eq!(g.targets[0][ADDRESS_LABEL], "tcp-only.ex.test:80");
+        // NXDOMAIN is an empty group, not an error.
+        let g = dns_lookup(&dns_cfg("SRV", 0, &[]), &srv, "nope.ex.test").await.unwrap();
+        assert!(g.targets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dns_sd_failed_lookup_keeps_previous_targets() {
+        let (addr, fail) = fake_dns::start().await;
+        let (tx, mut rx) = mpsc::channel(4);
+        let (_stop_tx, stop) = watch::channel(false);
+        let m = Arc::new(ScrapeMetrics::default());
+        let cfg = dns_cfg("SRV", 0, &["_prom._tcp.ex.test", "nope.ex.test"]);
+        let h = spawn(1, Provider::Dns(cfg, DnsServers::Fixed(vec![addr])), tx, m.clone(), stop);
+        let (i, g) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(i, 1);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].targets.len(), 2);
+        assert!(g[1].targets.is_empty());
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let before = m.sd_dns_lookup_failures_total.load(Relaxed);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(m.sd_dns_lookup_failures_total.load(Relaxed) > before);
+        assert!(rx.try_recv().is_err(), "a failing name must keep its last targets");
+        h.abort();
+    }
+
+    #[tokio::test]
+    async fn dns_unreachable_server_is_an_error() {
+        // Nothing listens on this port: the exchange fails, so the lookup fails (not an empty group).
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        drop(sock);
+        let r = dns_lookup(&dns_cfg("SRV", 0, &[]), &DnsServers::Fixed(vec![addr]), "x.test").await;
+        assert!(r.is_err(), "{r:?}");
     }
 }

@@ -32,6 +32,9 @@ pub struct ManagerOptions {
     pub offset_seed: u64,
     /// Base URL of this server (for `globalUrl` in the targets API); empty to use the scrape URL.
     pub external_url: String,
+    /// DNS servers for dns_sd_configs instead of those of /etc/resolv.conf (tests; an empty list means
+    /// resolv.conf, as Prometheus).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 /// The Accept header for a list of scrape protocols, weighted as Prometheus 2.53 does.
@@ -80,6 +83,7 @@ struct Pool {
     state: Mutex<PoolState>,
     sd_stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    dns: discovery::DnsServers,
 }
 
 fn loop_options(cfg: &ScrapeConfig, seed: u64) -> LoopOptions {
@@ -116,8 +120,9 @@ impl Pool {
         cfg: ScrapeConfig,
         storage: Arc<dyn Storage>,
         metrics: Arc<ScrapeMetrics>,
-        seed: u64,
+        mo: &ManagerOptions,
     ) -> Result<Arc<Pool>, String> {
+        let seed = mo.offset_seed;
         let http = cfg.http_client();
         let client = crate::http::build_client(&http, cfg.enable_compression)?;
         let env = Arc::new(LoopEnv { storage, client, http, forced_error: Arc::new(Mutex::new(None)) });
@@ -130,6 +135,11 @@ impl Pool {
             state: Mutex::new(PoolState::default()),
             sd_stop,
             tasks: Mutex::new(Vec::new()),
+            dns: if mo.dns_servers.is_empty() {
+                discovery::DnsServers::System
+            } else {
+                discovery::DnsServers::Fixed(mo.dns_servers.clone())
+            },
         }))
     }
 
@@ -149,7 +159,7 @@ impl Pool {
             .cloned()
             .map(Provider::File)
             .chain(self.cfg.http_sd_configs.iter().cloned().map(Provider::Http))
-            .chain(self.cfg.dns_sd_configs.iter().cloned().map(Provider::Dns));
+            .chain(self.cfg.dns_sd_configs.iter().cloned().map(|c| Provider::Dns(c, self.dns.clone())));
         // Provider 0 is static_configs.
         for (idx, p) in (1..).zip(providers) {
             tasks.push(discovery::spawn(idx, p, tx.clone(), self.metrics.clone(), self.sd_stop.subscribe()));
@@ -314,7 +324,7 @@ impl ScrapeManager {
                 Some(old) => {
                     self.metrics.target_scrape_pool_reloads_total.fetch_add(1, Relaxed);
                     let reusable = reusable_cache(&old.cfg, &sc);
-                    match Pool::new(sc, self.storage.clone(), self.metrics.clone(), self.opts.offset_seed) {
+                    match Pool::new(sc, self.storage.clone(), self.metrics.clone(), &self.opts) {
                         Ok(p) => {
                             let (caches, _) = old.stop(Stop::Reload).await;
                             p.start(if reusable { caches } else { HashMap::new() });
@@ -329,7 +339,7 @@ impl ScrapeManager {
                 }
                 None => {
                     self.metrics.target_scrape_pools_total.fetch_add(1, Relaxed);
-                    match Pool::new(sc, self.storage.clone(), self.metrics.clone(), self.opts.offset_seed) {
+                    match Pool::new(sc, self.storage.clone(), self.metrics.clone(), &self.opts) {
                         Ok(p) => {
                             p.start(HashMap::new());
                             next.insert(job, p);
