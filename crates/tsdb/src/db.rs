@@ -32,6 +32,9 @@ pub struct Options {
     pub max_block_duration_ms: i64,
     /// WAL segment size; default 128 MiB.
     pub wal_segment_size: u64,
+    /// `--storage.tsdb.wal-compression`: snappy-compress WAL and checkpoint records as Prometheus does
+    /// (default on, as in Prometheus ≥ 2.20). Replay reads compressed and plain records either way.
+    pub wal_compression: bool,
     /// `--storage.tsdb.no-lockfile`.
     pub no_lockfile: bool,
     /// How often the background thread looks for work (head cut, compaction, retention). Default 1 min.
@@ -46,6 +49,7 @@ impl Default for Options {
             min_block_duration_ms: 2 * HOUR_MS,
             max_block_duration_ms: 0,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+            wal_compression: true,
             no_lockfile: false,
             background_interval: Duration::from_secs(60),
         }
@@ -177,7 +181,9 @@ impl Db {
             replay_head.set_min_valid_time(m);
         }
         let last_seg = replay_wal(&wal_dir, &replay_head, &metrics, true)?;
-        let writer = WalWriter::create(&wal_dir, last_seg.map_or(0, |s| s + 1), opts.wal_segment_size).ctx(&wal_dir)?;
+        let writer = WalWriter::create(&wal_dir, last_seg.map_or(0, |s| s + 1), opts.wal_segment_size)
+            .ctx(&wal_dir)?
+            .with_compression(opts.wal_compression);
         let head = Arc::try_unwrap(replay_head)
             .map_err(|_| TsdbError::Storage(StorageError::Other("BUG: head shared during replay".into())))?
             .with_wal(writer);
@@ -347,7 +353,8 @@ impl Db {
         let prev = wal::last_checkpoint(&wal_dir).ctx(&wal_dir)?;
         let tmp = wal_dir.join(format!("checkpoint.{last:08}.tmp"));
         let _ = fs::remove_dir_all(&tmp);
-        let mut cw = WalWriter::create(&tmp, 0, self.opts.wal_segment_size).ctx(&tmp)?;
+        let mut cw =
+            WalWriter::create(&tmp, 0, self.opts.wal_segment_size).ctx(&tmp)?.with_compression(self.opts.wal_compression);
         let mut buf = Vec::new();
         let mut err: Option<std::io::Error> = None;
         let head = &self.head;
