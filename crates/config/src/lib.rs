@@ -12,6 +12,7 @@ pub mod relabel;
 mod remote;
 mod scrape;
 mod types;
+mod unsupported_sd;
 
 pub use http::{serde_headers::Header, Authorization, BasicAuth, HttpClientConfig, OAuth2, TlsConfig};
 pub use relabel::{relabel, Action, RelabelConfig};
@@ -24,6 +25,7 @@ pub use scrape::{
     ScrapeConfig, StaticConfig, SCRAPE_PROTOCOLS,
 };
 pub use types::{ByteSize, Duration, Secret};
+pub use unsupported_sd::{unsupported_sd_warning, Opaque, UNSUPPORTED_SD_KEYS};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -297,6 +299,29 @@ impl Config {
         Ok(out)
     }
 
+    /// One warning per job (or Alertmanager config) and unsupported service-discovery mechanism it uses,
+    /// e.g. `scrape job "k8s": kubernetes service discovery (kubernetes_sd_configs) is not supported by
+    /// ignis; no targets from it`. Scrape configs of `scrape_config_files` are not included (`check config`
+    /// includes them).
+    pub fn unsupported_sd_warnings(&self) -> Vec<String> {
+        self.sd_warnings(&self.scrape_configs)
+    }
+
+    fn sd_warnings(&self, scrape_configs: &[ScrapeConfig]) -> Vec<String> {
+        let mut out = Vec::new();
+        for sc in scrape_configs {
+            for (key, _) in sc.unsupported_sd() {
+                out.push(unsupported_sd_warning(&format!("scrape job {:?}", sc.job_name), key));
+            }
+        }
+        for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
+            for (key, _) in am.unsupported_sd() {
+                out.push(unsupported_sd_warning(&format!("alertmanager config {i}"), key));
+            }
+        }
+        out
+    }
+
     /// The config as YAML, as `/api/v1/status/config` returns it (defaults filled, secrets `<secret>`).
     pub fn to_yaml(&self) -> String {
         match serde_saphyr::to_string(self) {
@@ -394,6 +419,9 @@ pub struct CheckReport {
     pub rule_files: Vec<PathBuf>,
     /// The loaded config, when it loaded.
     pub config: Option<Config>,
+    /// Things that load but will not work as in Prometheus (unsupported service discovery); also printed in
+    /// `stdout` as `  WARNING: …` lines. They do not change the exit code.
+    pub warnings: Vec<String>,
 }
 
 /// Checks a config file like `promtool check config FILE`: loads and validates it, checks that the rule
@@ -403,7 +431,11 @@ pub fn check_config(path: impl AsRef<Path>) -> CheckReport {
     let name = path.display().to_string();
     let mut r = CheckReport { stdout: format!("Checking {name}\n"), ..CheckReport::default() };
     match check_inner(path) {
-        Ok((cfg, rule_files)) => {
+        Ok((cfg, rule_files, warnings)) => {
+            r.warnings = warnings;
+            for w in &r.warnings {
+                r.stdout.push_str(&format!("  WARNING: {w}\n"));
+            }
             if !rule_files.is_empty() {
                 r.stdout.push_str(&format!("  SUCCESS: {} rule files found\n", rule_files.len()));
             }
@@ -420,7 +452,7 @@ pub fn check_config(path: impl AsRef<Path>) -> CheckReport {
     r
 }
 
-fn check_inner(path: &Path) -> Result<(Config, Vec<PathBuf>), String> {
+fn check_inner(path: &Path) -> Result<(Config, Vec<PathBuf>, Vec<String>), String> {
     let cfg = load_file(path).map_err(|e| e.to_string())?;
     let mut rule_files = Vec::new();
     for rf in &cfg.rule_files {
@@ -450,7 +482,8 @@ fn check_inner(path: &Path) -> Result<(Config, Vec<PathBuf>), String> {
             }
         }
     }
-    Ok((cfg, rule_files))
+    let warnings = cfg.sd_warnings(&scfgs);
+    Ok((cfg, rule_files, warnings))
 }
 
 #[cfg(test)]

@@ -56,6 +56,56 @@ with_http_client! {
         #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
         pub dns_sd_configs: Vec<DnsSdConfig>,
         #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub azure_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub consul_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub digitalocean_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub docker_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub dockerswarm_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub ec2_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub eureka_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub gce_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub hetzner_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub ionos_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub kubernetes_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub kuma_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub lightsail_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub linode_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub marathon_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub nerve_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub nomad_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub openstack_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub ovhcloud_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub puppetdb_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub scaleway_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub serverset_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub triton_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub uyuni_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
+        pub vultr_sd_configs: Vec<crate::unsupported_sd::Opaque>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
         pub relabel_configs: Vec<RelabelConfig>,
         #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nd")]
         pub alert_relabel_configs: Vec<RelabelConfig>,
@@ -338,4 +388,40 @@ impl TracingConfig {
 pub struct RuntimeConfig {
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub gogc: i64,
+}
+
+impl AlertmanagerConfig {
+    /// `(key, number of configs)` of every unsupported service-discovery mechanism this section uses.
+    pub fn unsupported_sd(&self) -> Vec<(&'static str, usize)> {
+        [
+            ("azure_sd_configs", self.azure_sd_configs.len()),
+            ("consul_sd_configs", self.consul_sd_configs.len()),
+            ("digitalocean_sd_configs", self.digitalocean_sd_configs.len()),
+            ("docker_sd_configs", self.docker_sd_configs.len()),
+            ("dockerswarm_sd_configs", self.dockerswarm_sd_configs.len()),
+            ("ec2_sd_configs", self.ec2_sd_configs.len()),
+            ("eureka_sd_configs", self.eureka_sd_configs.len()),
+            ("gce_sd_configs", self.gce_sd_configs.len()),
+            ("hetzner_sd_configs", self.hetzner_sd_configs.len()),
+            ("ionos_sd_configs", self.ionos_sd_configs.len()),
+            ("kubernetes_sd_configs", self.kubernetes_sd_configs.len()),
+            ("kuma_sd_configs", self.kuma_sd_configs.len()),
+            ("lightsail_sd_configs", self.lightsail_sd_configs.len()),
+            ("linode_sd_configs", self.linode_sd_configs.len()),
+            ("marathon_sd_configs", self.marathon_sd_configs.len()),
+            ("nerve_sd_configs", self.nerve_sd_configs.len()),
+            ("nomad_sd_configs", self.nomad_sd_configs.len()),
+            ("openstack_sd_configs", self.openstack_sd_configs.len()),
+            ("ovhcloud_sd_configs", self.ovhcloud_sd_configs.len()),
+            ("puppetdb_sd_configs", self.puppetdb_sd_configs.len()),
+            ("scaleway_sd_configs", self.scaleway_sd_configs.len()),
+            ("serverset_sd_configs", self.serverset_sd_configs.len()),
+            ("triton_sd_configs", self.triton_sd_configs.len()),
+            ("uyuni_sd_configs", self.uyuni_sd_configs.len()),
+            ("vultr_sd_configs", self.vultr_sd_configs.len()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
 }

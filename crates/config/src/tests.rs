@@ -324,3 +324,101 @@ fn scrape_config_files_are_merged() {
     let e = c.get_scrape_configs().unwrap_err();
     assert!(e.to_string().contains("found multiple scrape configs with job name \"main\""), "{e}");
 }
+
+/// Realistic sections of SD mechanisms ignis does not implement (from Prometheus's example configs).
+const UNSUPPORTED_SD: &str = r#"
+alerting:
+  alertmanagers:
+  - kubernetes_sd_configs:
+    - role: pod
+      namespaces: {names: [monitoring]}
+scrape_configs:
+- job_name: k8s-pods
+  kubernetes_sd_configs:
+  - role: pod
+    api_server: https://k8s:6443
+    tls_config: {ca_file: /var/run/ca.crt, insecure_skip_verify: false}
+    selectors:
+    - {role: pod, label: "app=web"}
+  relabel_configs:
+  - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+    action: keep
+    regex: true
+- job_name: mixed
+  static_configs:
+  - targets: [a:1]
+  consul_sd_configs:
+  - server: localhost:8500
+    token: s3cr3t
+    services: [web, db]
+    tag_separator: ","
+    refresh_interval: 30s
+  ec2_sd_configs:
+  - region: eu-west-1
+    access_key: AKIA
+    secret_key: topsecret
+    port: 9100
+    filters: [{name: "tag:env", values: [prod]}]
+  azure_sd_configs: [{subscription_id: x, tenant_id: y}]
+  gce_sd_configs: [{project: p, zone: z}]
+  docker_sd_configs: [{host: "unix:///var/run/docker.sock"}]
+  dockerswarm_sd_configs: [{host: "unix:///var/run/docker.sock", role: tasks}]
+  digitalocean_sd_configs: [{}]
+  eureka_sd_configs: [{server: "http://e:8761/eureka"}]
+  hetzner_sd_configs: [{role: hcloud}]
+  ionos_sd_configs: [{datacenter_id: d}]
+  kuma_sd_configs: [{server: "http://k:5676"}]
+  lightsail_sd_configs: [{region: us-east-1}]
+  linode_sd_configs: [{}]
+  marathon_sd_configs: [{servers: ["http://m:8080"]}]
+  nerve_sd_configs: [{servers: [zk], paths: [/x]}]
+  nomad_sd_configs: [{server: "http://n:4646"}]
+  openstack_sd_configs: [{role: instance, region: r, identity_endpoint: "http://o", password: pw}]
+  ovhcloud_sd_configs: [{application_key: a, application_secret: b, consumer_key: c, service: vps}]
+  puppetdb_sd_configs: [{url: "http://p", query: "resources { type = \"Class\" }"}]
+  scaleway_sd_configs: [{project_id: p, role: instance, access_key: a, secret_key: b}]
+  serverset_sd_configs: [{servers: [zk], paths: [/x]}]
+  triton_sd_configs: [{account: a, dns_suffix: d, endpoint: e}]
+  uyuni_sd_configs: [{server: "http://u", username: u, password: p}]
+  vultr_sd_configs: [{}]
+"#;
+
+#[test]
+fn unsupported_sd_configs_load_with_warnings() {
+    let c = load(UNSUPPORTED_SD);
+    let k8s = &c.scrape_configs[0];
+    assert_eq!(k8s.unsupported_sd(), vec![("kubernetes_sd_configs", 1)]);
+    let mixed = &c.scrape_configs[1];
+    // Every key but kubernetes (used by the other job).
+    assert_eq!(mixed.unsupported_sd().len(), crate::UNSUPPORTED_SD_KEYS.len() - 1);
+    assert_eq!(mixed.static_configs[0].targets, vec!["a:1"]);
+    let w = c.unsupported_sd_warnings();
+    assert_eq!(w.len(), 1 + 24 + 1, "{w:#?}");
+    assert_eq!(
+        w[0],
+        "scrape job \"k8s-pods\": kubernetes service discovery (kubernetes_sd_configs) is not supported by ignis; no targets from it"
+    );
+    assert!(w.last().unwrap().starts_with("alertmanager config 0: kubernetes service discovery"), "{w:#?}");
+    // Kept for /api/v1/status/config, secrets hidden; the output loads again to an equal config.
+    let y = c.to_yaml();
+    for secret in ["s3cr3t", "topsecret", "pw"] {
+        assert!(!y.contains(secret), "{secret} leaked:\n{y}");
+    }
+    assert!(y.contains("api_server: https://k8s:6443"), "{y}");
+    assert_eq!(load(&y).scrape_configs[0], c.scrape_configs[0]);
+    // Still strict inside the known parts, and unknown *_sd_configs keys still fail.
+    let e = load_err("scrape_configs:\n- job_name: a\n  foo_sd_configs: [{}]\n");
+    assert!(e.to_string().contains("field foo_sd_configs not found in type config.ScrapeConfig"), "{e}");
+}
+
+#[test]
+fn check_config_warns_about_unsupported_sd() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, UNSUPPORTED_SD).unwrap();
+    let r = check_config(&cfg);
+    assert_eq!(r.exit_code, 0, "{}", r.stderr);
+    assert_eq!(r.warnings.len(), 26);
+    assert!(r.stdout.contains("  WARNING: scrape job \"mixed\": consul service discovery (consul_sd_configs) is not supported by ignis; no targets from it\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
+}

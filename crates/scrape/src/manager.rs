@@ -291,6 +291,8 @@ pub struct ScrapeManager {
     /// Loops of removed pools waiting to write end-of-run stale markers.
     retiring: Mutex<Vec<Retiring>>,
     apply_lock: tokio::sync::Mutex<()>,
+    /// (job, SD key) pairs already warned about, so reloads don't repeat the warning.
+    pub(crate) warned_sd: Mutex<std::collections::HashSet<(String, &'static str)>>,
 }
 
 impl ScrapeManager {
@@ -302,6 +304,7 @@ impl ScrapeManager {
             pools: Mutex::new(BTreeMap::new()),
             retiring: Mutex::new(Vec::new()),
             apply_lock: tokio::sync::Mutex::new(()),
+            warned_sd: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -317,6 +320,11 @@ impl ScrapeManager {
         let mut first_err = None;
         for sc in scfgs {
             let job = sc.job_name.clone();
+            for (key, _) in sc.unsupported_sd() {
+                if self.warned_sd.lock().insert((job.clone(), key)) {
+                    tracing::warn!("{}", config::unsupported_sd_warning(&format!("scrape job {job:?}"), key));
+                }
+            }
             match current.get(&job) {
                 Some(p) if *p.cfg == sc => {
                     next.insert(job, p.clone());

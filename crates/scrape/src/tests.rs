@@ -329,3 +329,17 @@ async fn file_sd_targets_and_target_limit() {
     .await;
     mgr.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_sd_is_accepted_and_discovers_nothing() {
+    let storage = MemStorage::new();
+    let mgr = ScrapeManager::new(Arc::new(storage.clone()), ManagerOptions::default());
+    let yaml = "scrape_configs:\n- job_name: k\n  static_configs:\n  - targets: ['127.0.0.1:1']\n  kubernetes_sd_configs:\n  - role: pod\n  consul_sd_configs:\n  - server: localhost:8500\n";
+    let cfg = config::Config::from_yaml_str(yaml, std::path::Path::new("/")).unwrap();
+    mgr.apply_config(&cfg).await.unwrap();
+    // Applying again (a reload) is fine too; only the static target exists.
+    mgr.apply_config(&cfg).await.unwrap();
+    assert_eq!(mgr.active_targets().len(), 1);
+    assert_eq!(mgr.warned_sd.lock().len(), 2);
+    mgr.stop().await;
+}
