@@ -516,11 +516,17 @@ pub(crate) struct LoopEnv {
 }
 
 /// Fetches the target once: status, size limit, timeout, content type.
-pub(crate) async fn fetch(a: &Appending, env: &LoopEnv) -> Result<(Vec<u8>, Format), String> {
+pub(crate) async fn fetch(
+    a: &Appending,
+    env: &LoopEnv,
+    sni: Option<&crate::http::ServerNameClient>,
+) -> Result<(Vec<u8>, Format), String> {
     let timeout = Duration::from_millis(a.target.timeout_ms.max(1) as u64);
-    let mut req = env
-        .client
-        .get(&a.target.url)
+    let mut req = match sni {
+        None => env.client.get(&a.target.url),
+        Some(s) => s.client.get(&s.url).header(reqwest::header::HOST, &s.host_header),
+    };
+    req = req
         .header(reqwest::header::ACCEPT, &a.opts.accept)
         .header(reqwest::header::USER_AGENT, concat!("ignis/", env!("CARGO_PKG_VERSION")))
         .header("X-Prometheus-Scrape-Timeout-Seconds", format_secs(timeout));
@@ -597,6 +603,8 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
     let mut next = start;
     let mut last_ts: Option<i64> = None;
     let mut mode = Stop::Running;
+    // tls_config.server_name needs a client of this target's own (see http::server_name_client).
+    let sni = crate::http::server_name_client(&env.http, a.opts.enable_compression, &a.target.url);
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
@@ -608,12 +616,12 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
         }
         let ts = now_ms();
         let started = Instant::now();
-        let forced = a.target_forced_error(&env);
+        let forced = a.target_forced_error(&env).or_else(|| sni.as_ref().err().cloned());
         let fetched = match forced {
             Some(e) => Err(e),
             None => {
                 tokio::select! {
-                    r = fetch(&a, &env) => r,
+                    r = fetch(&a, &env, sni.as_ref().ok().and_then(Option::as_ref)) => r,
                     r = stop.changed() => {
                         // Any stop abandons the in-flight scrape without recording it; staleness follows
                         // the stop mode below.

@@ -343,3 +343,87 @@ async fn unsupported_sd_is_accepted_and_discovers_nothing() {
     assert_eq!(mgr.warned_sd.lock().len(), 2);
     mgr.stop().await;
 }
+
+/// An HTTPS exporter with a self-signed certificate for `scrape.example` only, recording the SNI name and
+/// Host header of each request.
+async fn serve_tls(seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>) -> (std::net::SocketAddr, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ck = rcgen::generate_simple_self_signed(vec!["scrape.example".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                // A handshake the client aborts (wrong name) just ends this connection.
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let sni = tls.get_ref().1.server_name().unwrap_or("").to_string();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).to_string();
+                let host = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: ")))
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().push((sni, host));
+                let body = "m 1\n";
+                let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, ck.cert.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_server_name_is_sni_and_verified_name() {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (addr, ca) = serve_tls(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+    let storage = MemStorage::new();
+    let mgr = ScrapeManager::new(Arc::new(storage.clone()), ManagerOptions::default());
+    let job = |name: &str, extra: &str| {
+        format!("- job_name: {name}\n  scheme: https\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n  tls_config:\n    ca_file: ca.pem\n{extra}  static_configs:\n  - targets: ['{addr}']\n")
+    };
+    let yaml = format!("scrape_configs:\n{}{}", job("named", "    server_name: scrape.example\n"), job("plain", ""));
+    let cfg = config::Config::from_yaml_str(&yaml, dir.path()).unwrap();
+    mgr.apply_config(&cfg).await.unwrap();
+    let target = |job: &str| mgr.active_targets().into_iter().find(|t| t.labels["job"] == job);
+    wait_for("both scraped", || {
+        ["named", "plain"].iter().all(|j| target(j).is_some_and(|t| t.health != crate::Health::Unknown))
+    })
+    .await;
+    let named = target("named").unwrap();
+    assert_eq!(named.health, crate::Health::Up, "{}", named.last_error);
+    assert_eq!(named.scrape_url, format!("https://{addr}/metrics"));
+    // Without server_name the certificate (for scrape.example) does not match 127.0.0.1.
+    let plain = target("plain").unwrap();
+    assert_eq!(plain.health, crate::Health::Down);
+    assert!(plain.last_error.to_lowercase().contains("certificate"), "{}", plain.last_error);
+    let seen = seen.lock().clone();
+    assert!(!seen.is_empty());
+    for (sni, host) in &seen {
+        assert_eq!(sni, "scrape.example");
+        // The Host header stays the target's address, as Go sends it.
+        assert_eq!(host, &addr.to_string());
+    }
+    mgr.stop().await;
+}
