@@ -6,8 +6,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use model::storage::{Querier, Queryable, SampleIter, SelectHints};
@@ -162,9 +162,160 @@ impl Limits {
         self.current.get()
     }
 
+    /// The limits as worker threads see them: deadline, cancel flag and the sample budget left now.
+    pub fn shared(&self) -> SharedLimits<'_> {
+        SharedLimits {
+            deadline: self.deadline,
+            cancel: self.cancel.as_deref(),
+            budget: self.max_samples.saturating_sub(self.current.get()),
+            used: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
     pub fn set_current(&self, n: usize) {
         self.current.set(n);
     }
+}
+
+/// [`Limits`] for the worker threads of [`par_map`]: samples are counted in one shared atomic against the
+/// budget left when the parallel part started, and the first failure stops the other workers.
+pub(crate) struct SharedLimits<'a> {
+    deadline: Option<Instant>,
+    cancel: Option<&'a AtomicBool>,
+    budget: usize,
+    used: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl SharedLimits<'_> {
+    pub fn check(&self) -> Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            // Another worker failed; its error is the one reported.
+            return Err(QueryError::Canceled);
+        }
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(QueryError::Canceled);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples held until the parallel part ends.
+    #[inline]
+    pub fn add(&self, n: usize) -> Result<()> {
+        let u = self.used.fetch_add(n, Ordering::Relaxed) + n;
+        if u > self.budget {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Checks that `n` samples held briefly fit beside the ones counted so far.
+    #[inline]
+    pub fn transient(&self, n: usize) -> Result<()> {
+        if self.used.load(Ordering::Relaxed) + n > self.budget {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+}
+
+/// Fewest items for which [`par_map`] uses more than one thread: below this, spawning costs more than it saves.
+const PAR_MIN_ITEMS: usize = 512;
+/// Items a worker takes at a time: small enough to balance uneven series, large enough to keep the shared
+/// counter and the per-block locks out of the profile.
+const PAR_BLOCK: usize = 128;
+
+fn parallelism() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+}
+
+/// Maps `items` to results in order, on up to [`parallelism`] threads (the caller's included) when there are
+/// enough of them. This is how per-series work (chunk decoding, range functions) uses more than one core:
+/// Prometheus evaluates a query on one goroutine, and on small machines that single core is the bottleneck.
+/// `S` is per-thread scratch space. Items are handed out in blocks so uneven series balance.
+pub(crate) fn par_map<I, T, S, F>(lim: &Limits, items: Vec<I>, f: F) -> Result<Vec<T>>
+where
+    I: Send,
+    T: Send,
+    S: Default,
+    F: Fn(&SharedLimits, &mut S, I) -> Result<T> + Sync,
+{
+    let sl = lim.shared();
+    let n = items.len();
+    let threads = if n >= PAR_MIN_ITEMS && fast_paths() { parallelism().min(n / (PAR_MIN_ITEMS / 2)) } else { 1 };
+    let res = if threads <= 1 {
+        let mut scratch = S::default();
+        let mut out = Vec::with_capacity(n);
+        for (i, x) in items.into_iter().enumerate() {
+            if i % 64 == 0 {
+                sl.check()?;
+            }
+            out.push(f(&sl, &mut scratch, x)?);
+        }
+        out
+    } else {
+        let mut blocks: Vec<Mutex<Option<Vec<I>>>> = Vec::with_capacity(n.div_ceil(PAR_BLOCK));
+        let mut it = items.into_iter();
+        loop {
+            let b: Vec<I> = it.by_ref().take(PAR_BLOCK).collect();
+            if b.is_empty() {
+                break;
+            }
+            blocks.push(Mutex::new(Some(b)));
+        }
+        let results: Vec<Mutex<Option<Vec<T>>>> = (0..blocks.len()).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let first_err: Mutex<Option<QueryError>> = Mutex::new(None);
+        let work = || {
+            let mut scratch = S::default();
+            loop {
+                let bi = next.fetch_add(1, Ordering::Relaxed);
+                let Some(block) = blocks.get(bi) else { return };
+                let Some(items) = block.lock().ok().and_then(|mut g| g.take()) else { return };
+                let r: Result<Vec<T>> = sl.check().and_then(|_| items.into_iter().map(|x| f(&sl, &mut scratch, x)).collect());
+                match r {
+                    Ok(v) => {
+                        if let Ok(mut g) = results[bi].lock() {
+                            *g = Some(v);
+                        }
+                    }
+                    Err(e) => {
+                        let failed_before = sl.failed.swap(true, Ordering::Relaxed);
+                        if let Ok(mut g) = first_err.lock() {
+                            // The worker that failed first reports; the others only saw its flag.
+                            if !failed_before || g.is_none() {
+                                g.get_or_insert(e);
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        std::thread::scope(|sc| {
+            for _ in 1..threads {
+                sc.spawn(work);
+            }
+            work();
+        });
+        if let Some(e) = first_err.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        let mut out = Vec::with_capacity(n);
+        for r in results {
+            match r.into_inner().ok().flatten() {
+                Some(v) => out.extend(v),
+                None => return Err(QueryError::Execution("BUG: a parallel block produced no result".into())),
+            }
+        }
+        out
+    };
+    Ok(res)
 }
 
 pub(crate) fn total_points(m: &Matrix) -> usize {
@@ -349,6 +500,12 @@ impl Window {
         self.it.err().map(|e| QueryError::Storage(e.to_string()))
     }
 
+    /// After a [`Window::fill`]: `Some(t)` of the first sample after the window, `None` when the series has
+    /// no more samples (the window never grows again).
+    pub fn next_t(&self) -> Option<i64> {
+        self.next.map(|n| n.t)
+    }
+
     pub fn into_buf(mut self) -> Vec<Sample> {
         self.buf.clear();
         self.buf
@@ -520,25 +677,24 @@ impl<'a> Ev<'a> {
     pub fn vector_selector(&self, sel: &Selector, func: Option<Func>, want_ts: bool) -> Result<Matrix> {
         let (lo, hi) = self.ref_range(sel.offset, sel.at);
         let series = self.select(sel, lo - self.lookback, hi, 0, func)?;
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
-            self.lim.tick()?;
-            let mut cur = Cursor::new(s.samples, lo - self.lookback);
+        let (r, lookback, at, offset) = (self.r, self.lookback, sel.at, sel.offset);
+        let out = par_map(self.lim, series, |sl, _: &mut (), s| {
+            let mut cur = Cursor::new(s.samples, lo - lookback);
             let mut points = Vec::new();
-            for ts in self.r.iter() {
-                let rf = sel.at.unwrap_or(ts) - sel.offset;
-                if let Some(p) = cur.at(rf, self.lookback) {
+            for ts in r.iter() {
+                let rf = at.unwrap_or(ts) - offset;
+                if let Some(p) = cur.at(rf, lookback) {
                     points.push(Sample::new(ts, if want_ts { p.t as f64 / 1000.0 } else { p.v }));
                 }
             }
             if let Some(e) = cur.err() {
                 return Err(e);
             }
-            if !points.is_empty() {
-                self.lim.add(points.len())?;
-                out.push(Series { labels: s.labels, points });
-            }
-        }
+            sl.add(points.len())?;
+            Ok((!points.is_empty()).then_some(Series { labels: s.labels, points }))
+        })?;
+        let out: Matrix = out.into_iter().flatten().collect();
+        self.lim.add(total_points(&out))?;
         Ok(out)
     }
 

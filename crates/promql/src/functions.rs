@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use model::{Labels, LabelsBuilder, Sample, METRIC_NAME};
 
 use crate::aggr::go_sort_reverse;
-use crate::eval::{has_duplicate_labels, Ev, Matrix, Result, Series, Window, DUP_LABELSET};
+use crate::eval::{has_duplicate_labels, par_map, Ev, Matrix, Result, Series, Window, DUP_LABELSET};
 use crate::plan::{Func, Node, ValueType};
 use crate::QueryError;
 
@@ -210,6 +210,13 @@ fn holt_winters(s: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>> {
         s1 = x + y;
     }
     Ok(Some(s1))
+}
+
+/// Per-thread scratch of [`range_function`].
+#[derive(Default)]
+struct RangeScratch {
+    buf: Vec<Sample>,
+    values: Vec<f64>,
 }
 
 /// Evaluates a range-vector function on one non-empty window.
@@ -415,27 +422,47 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
             }
             _ => return Err(QueryError::Execution("BUG: range-vector argument is neither selector nor subquery".into())),
         };
-    let mut out: Matrix = Vec::with_capacity(sources.len());
-    let mut buf: Vec<Sample> = Vec::new();
-    let mut scratch: Vec<f64> = Vec::new();
-    let mut warned: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for s in sources {
-        ev.lim.check_now()?;
-        let labels = if func == Func::LastOverTime { s.labels.clone() } else { drop_name(&s.labels) };
-        let labels_for_warning = s.labels.clone();
-        let mut w = Window::new(s.samples, std::mem::take(&mut buf));
+    // Series by series (in parallel when there are many): each series' samples are decoded once and slid
+    // over by the steps' windows.
+    let r = ev.r;
+    let steps = r.steps();
+    let is_rate = matches!(func, Func::Rate | Func::Increase);
+    let fast = crate::eval::fast_paths();
+    let per_series = par_map(ev.lim, sources, |sl, scratch: &mut RangeScratch, s| {
+        sl.check()?;
+        let labels_for_warning = is_rate.then(|| s.labels.clone());
+        let labels = if func == Func::LastOverTime { s.labels } else { drop_name(&s.labels) };
+        let mut w = Window::new(s.samples, std::mem::take(&mut scratch.buf));
         let mut points = Vec::new();
         let mut saw_samples = false;
-        for (step, ts) in ev.r.iter().enumerate() {
-            ev.lim.tick()?;
+        let mut step = 0usize;
+        while step < steps {
+            let ts = r.start + step as i64 * r.interval;
             let end = at.unwrap_or(ts) - offset;
             let start = end - range;
             let window = w.fill(start, end);
             if window.is_empty() {
-                continue;
+                if !fast {
+                    step += 1;
+                    continue;
+                }
+                if at.is_some() {
+                    break;
+                }
+                // Nothing before the next sample: jump to the first step whose window reaches it (range queries
+                // over series that exist only part of the time, e.g. 24 h over an hour of data).
+                match w.next_t() {
+                    None => break,
+                    Some(tn) => {
+                        let k = (tn + offset - r.start).div_euclid(r.interval);
+                        let k = if r.start + k * r.interval - offset < tn { k + 1 } else { k };
+                        step = if k > step as i64 { k as usize } else { step + 1 };
+                        continue;
+                    }
+                }
             }
             saw_samples = true;
-            ev.lim.transient(window.len())?;
+            sl.transient(window.len())?;
             let a = RangeArgs {
                 ts,
                 start,
@@ -446,28 +473,38 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
                     scalar_args.get(1).map_or(f64::NAN, |v| v[step]),
                 ],
             };
-            if let Some(v) = call_range(func, window, &a, &mut scratch)? {
+            if let Some(v) = call_range(func, window, &a, &mut scratch.values)? {
                 points.push(Sample::new(ts, v));
             }
+            step += 1;
         }
         if let Some(e) = w.err() {
             return Err(e);
         }
-        buf = w.into_buf();
-        if saw_samples && matches!(func, Func::Rate | Func::Increase) {
-            if let Some(name) = s_labels_name(&labels_for_warning) {
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| name.ends_with(suf)) && warned.insert(name.to_string()) {
-                    ev.warn(format!(
-                        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-                    ));
-                }
+        scratch.buf = w.into_buf();
+        sl.add(points.len())?;
+        let warn_name = match labels_for_warning {
+            Some(l) if saw_samples => l
+                .metric_name()
+                .filter(|name| !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| name.ends_with(suf)))
+                .map(str::to_string),
+            _ => None,
+        };
+        Ok(((!points.is_empty()).then_some(Series { labels, points }), warn_name))
+    })?;
+    let mut out: Matrix = Vec::with_capacity(per_series.len());
+    let mut warned: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (series, warn_name) in per_series {
+        if let Some(name) = warn_name {
+            if warned.insert(name.clone()) {
+                ev.warn(format!(
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+                ));
             }
         }
-        if !points.is_empty() {
-            ev.lim.add(points.len())?;
-            out.push(Series { labels, points });
-        }
+        out.extend(series);
     }
+    ev.lim.add(crate::eval::total_points(&out))?;
     if func == Func::AbsentOverTime {
         let steps = ev.r.steps();
         if out.iter().any(|s| s.points.len() == steps) {
@@ -490,10 +527,6 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
         return Err(QueryError::Execution(DUP_LABELSET.into()));
     }
     Ok(out)
-}
-
-fn s_labels_name(l: &Labels) -> Option<&str> {
-    l.metric_name()
 }
 
 fn string_arg(args: &[Node], i: usize) -> Result<&str> {
@@ -1029,5 +1062,83 @@ mod tests {
         assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
         assert_eq!(parse_go_float("0.5"), Some(0.5));
         assert_eq!(parse_go_float("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod par_tests {
+    use crate::eval::FORCE_STEP_MAJOR;
+    use crate::{Engine, EngineOptions, QueryOpts, Value};
+    use model::mem::MemStorage;
+    use model::storage::Storage;
+    use model::Labels;
+
+    fn run(st: &MemStorage, q: &str, range: bool, slow: bool) -> (Value, Vec<String>) {
+        FORCE_STEP_MAJOR.with(|f| f.set(slow));
+        let e = Engine::new(EngineOptions::default());
+        let r = if range {
+            e.range_query(st, q, 0, 3_600_000, 60_000, &QueryOpts::default())
+        } else {
+            e.instant_query(st, q, 1_800_000, &QueryOpts::default())
+        };
+        FORCE_STEP_MAJOR.with(|f| f.set(false));
+        let r = r.unwrap_or_else(|e| panic!("{q}: {e}"));
+        (r.value, r.warnings)
+    }
+
+    fn bits(v: &Value) -> Vec<(String, Vec<(i64, u64)>)> {
+        match v {
+            Value::Matrix(m) => {
+                m.iter().map(|s| (s.labels.to_string(), s.samples.iter().map(|p| (p.t, p.v.to_bits())).collect())).collect()
+            }
+            Value::Vector(v) => v.iter().map(|s| (s.labels.to_string(), vec![(s.t, s.v.to_bits())])).collect(),
+            other => vec![(format!("{other:?}"), Vec::new())],
+        }
+    }
+
+    /// Enough series for the parallel path, living for different parts of the hour (so steps are skipped),
+    /// with counter resets, gaps and stale markers: results and warnings equal the one-thread, every-step
+    /// evaluation bit for bit.
+    #[test]
+    fn parallel_and_step_skipping_match_sequential() {
+        let st = MemStorage::new();
+        let mut app = st.appender();
+        for i in 0..1500u64 {
+            let name = if i % 5 == 0 { "gauge" } else { "req_total" };
+            let l = Labels::from_pairs(&[("__name__", name.to_string()), ("i", i.to_string()), ("g", (i % 7).to_string())]);
+            let from = (i * 7919 % 240) as i64;
+            let len = 1 + (i * 104_729 % 240) as i64;
+            let mut v = 0.0;
+            for k in from..(from + len).min(240) {
+                if (k + i as i64) % 13 == 0 {
+                    continue; // gap
+                }
+                v += ((k * 31 + i as i64) % 17) as f64;
+                if (k + i as i64) % 97 == 0 {
+                    v = 0.0; // counter reset
+                }
+                let val = if (k + 2 * i as i64) % 89 == 0 { model::STALE_NAN } else { v };
+                app.append(0, &l, k * 15_000, val).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        for (q, range) in [
+            ("sum by (g) (rate(req_total[1m]))", true),
+            ("rate(req_total[2m])", true),
+            ("max_over_time(gauge[5m])", true),
+            ("changes(gauge[90s] offset 1m)", true),
+            ("count_over_time({g=\"3\"}[1m] @ 1200)", true),
+            ("rate(gauge[1m])", true),
+            ("rate(req_total[1m])", false),
+            ("req_total", false),
+            ("gauge offset 5m", true),
+            ("timestamp(gauge)", true),
+            ("sum(req_total)", true),
+        ] {
+            let (fv, fw) = run(&st, q, range, false);
+            let (sv, sw) = run(&st, q, range, true);
+            assert_eq!(bits(&fv), bits(&sv), "{q}");
+            assert_eq!(fw, sw, "{q}");
+        }
     }
 }
