@@ -7,6 +7,10 @@
 //! Architecture invariant: this crate only describes configuration. It never opens sockets or starts tasks;
 //! the scrape, rules, remote and web crates act on what it returns.
 
+// One implementation of Go's ASCII \d \s \w \b for model's matchers and our relabel regexes, shared as a
+// source file so model's public API stays as it is.
+#[path = "../../model/src/goregex.rs"]
+mod goregex;
 mod http;
 pub mod relabel;
 mod remote;

@@ -2,8 +2,8 @@
 //! (`^(?:regex)$`, no implicit `(?s)`), `$1`/`${name}` expansion with Go's `Regexp.Expand` rules, source
 //! labels joined by `separator`, and the same validation messages.
 //!
-//! One deliberate difference: Rust's `regex` treats `\w`, `\d`, `\s`, `\b` as Unicode classes where Go's RE2
-//! uses ASCII. Label names are ASCII, so this only matters for exotic label values.
+//! Rust's `regex` treats `\w`, `\d`, `\s`, `\b` as Unicode classes where Go's RE2 uses ASCII; patterns are
+//! translated to Go's meaning first (`goregex`, shared with `model`'s matchers).
 
 use model::labels::is_valid_label_name;
 use model::{Labels, LabelsBuilder};
@@ -83,7 +83,7 @@ pub struct Regex {
 
 impl Regex {
     pub fn new(src: &str) -> Result<Regex, regex::Error> {
-        let re = regex::Regex::new(&format!("^(?:{src})$"))?;
+        let re = regex::Regex::new(&format!("^(?:{})$", crate::goregex::translate(src)))?;
         Ok(Regex { src: src.to_string(), re })
     }
 
@@ -196,7 +196,7 @@ impl<'de> Deserialize<'de> for RelabelConfig {
 
 fn relabel_target_re() -> &'static regex::Regex {
     static R: OnceLock<regex::Regex> = OnceLock::new();
-    R.get_or_init(|| match regex::Regex::new(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$") {
+    R.get_or_init(|| match regex::Regex::new(&crate::goregex::translate(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$")) {
         Ok(r) => r,
         Err(e) => panic!("BUG: relabel target regex does not compile: {e}"),
     })

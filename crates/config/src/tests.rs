@@ -422,3 +422,14 @@ fn check_config_warns_about_unsupported_sd() {
     assert!(r.stdout.contains("  WARNING: scrape job \"mixed\": consul service discovery (consul_sd_configs) is not supported by ignis; no targets from it\n"), "{}", r.stdout);
     assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
 }
+
+#[test]
+fn relabel_regexes_have_go_ascii_classes() {
+    let c = load("scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: [v]\n    regex: '(\\w+)-(\\d+)'\n    target_label: out\n    replacement: $1/$2\n");
+    let rc = &c.scrape_configs[0].relabel_configs;
+    let run = |v: &str| crate::relabel(&model::labels!("v" => v), rc).and_then(|l| l.get("out").map(str::to_string));
+    assert_eq!(run("web_1-42").as_deref(), Some("web_1/42"));
+    // Go's \w and \d are ASCII: these do not match, so no `out` label.
+    assert_eq!(run("café-42"), None);
+    assert_eq!(run("web-٤٢"), None);
+}

@@ -6,6 +6,7 @@
 //! /federate only consume it.
 
 pub mod duration;
+mod goregex;
 pub mod labels;
 pub mod matcher;
 pub mod mem;

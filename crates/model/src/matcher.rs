@@ -148,10 +148,12 @@ impl PartialEq for Matcher {
 }
 
 fn compile(pattern: &str) -> Result<Fast, MatcherError> {
-    let anchored = format!("^(?s:{pattern})$");
+    // Go's RE2 classes (\d \s \w \b) are ASCII; see goregex.
+    let go = crate::goregex::translate(pattern);
+    let anchored = format!("^(?s:{go})$");
     let re = regex::Regex::new(&anchored)
         .map_err(|e| MatcherError::BadRegex { pattern: pattern.to_string(), source: Box::new(e) })?;
-    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).build().parse(pattern);
+    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).build().parse(&go);
     Ok(match hir {
         Ok(h) => analyse(&h).unwrap_or(Fast::Re(re)),
         Err(_) => Fast::Re(re),
@@ -266,6 +268,10 @@ mod tests {
         assert_eq!(m(MatchOp::Regex, "b|a|c").set_matches().unwrap(), ["a", "b", "c"]);
         assert_eq!(m(MatchOp::Regex, "pre.*").prefix(), Some("pre"));
         assert!(m(MatchOp::Regex, "(?i)FOO").matches("foo"));
+        // Go's RE2: perl classes are ASCII.
+        assert!(m(MatchOp::Regex, r"\d+").matches("42") && !m(MatchOp::Regex, r"\d+").matches("٤٢"));
+        assert!(!m(MatchOp::Regex, r"\w+").matches("café"));
+        assert!(m(MatchOp::NotRegex, r"[\w.]+").matches("é"));
     }
 
     #[test]
