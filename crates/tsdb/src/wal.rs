@@ -501,8 +501,7 @@ pub fn replay_dir_with(
         if from.is_some_and(|from| *n < from) {
             continue;
         }
-        let bytes = fs::read(path)?;
-        if let Err(c) = read_segment(&bytes, *n, f) {
+        if let Err(c) = read_segment_file(path, *n, f)? {
             if !repair {
                 tracing::warn!(segment = *n, dir = %dir.display(), good_until = c.good_until, reason = %c.reason,
                     "WAL corruption: reading stopped there (read-only, nothing repaired)");
@@ -520,6 +519,47 @@ pub fn replay_dir_with(
         }
     }
     Ok(0)
+}
+
+/// Bytes of a segment read at a time during replay.
+const REPLAY_WINDOW: usize = 4 << 20;
+
+/// Reads one segment file through a window of [`REPLAY_WINDOW`] bytes instead of all at once: a whole
+/// 128 MiB segment in memory made WAL replay of a 100k-series head peak at 1.8x the head's steady-state RSS.
+/// A window ending inside a record is re-read from the record's start (grown if one record is larger than
+/// the window); only an error in the window that reaches the end of the file is a corruption.
+fn read_segment_file(
+    path: &Path,
+    segment: u32,
+    f: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+) -> io::Result<Result<(), Corruption>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut base = 0u64;
+    let mut window = REPLAY_WINDOW;
+    let mut buf: Vec<u8> = Vec::new();
+    while base < len {
+        let want = (window as u64).min(len - base) as usize;
+        buf.resize(want, 0);
+        file.seek(SeekFrom::Start(base))?;
+        file.read_exact(&mut buf)?;
+        let at_eof = base + want as u64 == len;
+        match read_segment_from(&buf, base, segment, &mut |rec, _| f(rec)) {
+            Ok(()) => {
+                base += want as u64;
+                window = REPLAY_WINDOW;
+            }
+            Err(c) if at_eof => return Ok(Err(c)),
+            Err(c) if c.good_until > base => {
+                base = c.good_until;
+                window = REPLAY_WINDOW;
+            }
+            // Not one whole record in the window: widen it.
+            Err(_) => window = window.saturating_mul(2),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Total bytes of all files under `dir` (WAL size for retention).
@@ -609,6 +649,39 @@ mod tests {
         w.close().unwrap();
         let b = fs::read(segment_name(td.path(), 0)).unwrap();
         assert_eq!((b[0], &b[1..3], &b[7..10]), (REC_FULL, &[0u8, 3][..], &[1u8, 2, 3][..]));
+    }
+
+    /// Replay reads segments through a window: records crossing window ends, records larger than the window,
+    /// and a corruption far past the first window are all handled as with a whole-file read.
+    #[test]
+    fn windowed_replay_matches_whole_file_read() {
+        let td = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(td.path(), 0, DEFAULT_SEGMENT_SIZE).unwrap();
+        let mut recs: Vec<Vec<u8>> = (0..400).map(|i| vec![(i % 250) as u8 + 1; (i * 7919) % 60_000 + 1]).collect();
+        recs.insert(150, vec![7; REPLAY_WINDOW * 2 + 12_345]);
+        for r in &recs {
+            w.log(r).unwrap();
+        }
+        w.close().unwrap();
+        let p = segment_name(td.path(), 0);
+        let bytes = fs::read(&p).unwrap();
+        assert!(bytes.len() > 3 * REPLAY_WINDOW);
+        assert_eq!(read_all(td.path()), recs);
+        // Flip a byte in the data of a record well past the first windows: everything before it survives.
+        let mut ends = Vec::new();
+        read_segment_from(&bytes, 0, 0, &mut |_, end| {
+            ends.push(end);
+            Ok(())
+        })
+        .unwrap();
+        let k = ends.iter().position(|&e| e as usize > 3 * REPLAY_WINDOW).unwrap();
+        let mut b = bytes.clone();
+        b[ends[k] as usize + RECORD_HEADER_SIZE + 3] ^= 0x40;
+        fs::write(&p, &b).unwrap();
+        let got = read_all(td.path());
+        assert_eq!(got.len(), k + 1);
+        assert_eq!(got[..], recs[..k + 1]);
+        assert_eq!(fs::metadata(&p).unwrap().len(), ends[k]);
     }
 
     #[test]
