@@ -1,14 +1,14 @@
 //! The head: recent data in memory.
 //!
 //! Layout, chosen for a small footprint per series and for appends scaling over cores:
-//! * label strings are interned once in a refcounted [`Symbols`] table; a series keeps its labels as a boxed
-//!   slice of `u32` symbol ids (8 bytes per label pair);
+//! * label strings are interned once in a refcounted [`Symbols`] table; a series keeps its labels as symbol
+//!   ids packed as varints (~3 bytes per label pair instead of 8);
 //! * series live in [`SHARDS`] mutex-protected maps keyed by `ref / SHARDS` (shard = `ref % SHARDS`); a second
 //!   sharded table maps label hashes to refs for appends without a cached ref;
-//! * each series has one open XOR chunk and its closed chunks back to back in one `Arc<[u8]>` (shared with
-//!   queries without copying; one allocation instead of one per chunk saved ~100 bytes per series);
-//!   chunks hold at most 120 samples and never straddle a multiple of the block range, so cutting a block
-//!   takes whole chunks;
+//! * each series has one open XOR chunk; closed chunks are written back to back into 16 KiB pages of a
+//!   per-shard [`ChunkArena`] (shared with queries without copying; a page is freed when all its chunks are
+//!   dropped), and the series keeps 24-byte [`ChunkMeta`]s. Chunks hold at most 120 samples and never
+//!   straddle a multiple of the block range, so cutting a block takes whole chunks;
 //! * postings per label pair are small sorted vectors that turn into roaring bitmaps when they grow.
 //!
 //! Read isolation (a query never sees part of a committed batch), as Prometheus's `isolation.go` but with
