@@ -14,7 +14,39 @@ use crate::collectors::COLLECTORS;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CollectorFlags {
     pub explicit: Vec<(&'static str, bool)>,
+    /// node_exporter 1.5 collectors ignis does not implement that were explicitly enabled. Their
+    /// `--no-collector.X` is accepted silently (nothing to disable); enabling one is refused at startup
+    /// with a clear message rather than silently producing nothing.
+    pub unavailable: Vec<&'static str>,
 }
+
+/// Collectors node_exporter 1.5 registers on Linux (all disabled by default) that ignis does not have.
+pub const NOT_IMPLEMENTED: &[&str] = &[
+    "buddyinfo",
+    "cgroups",
+    "drbd",
+    "drm",
+    "ethtool",
+    "interrupts",
+    "ksmd",
+    "lnstat",
+    "logind",
+    "meminfo_numa",
+    "mountstats",
+    "network_route",
+    "ntp",
+    "perf",
+    "processes",
+    "qdisc",
+    "runit",
+    "slabinfo",
+    "supervisord",
+    "sysctl",
+    "systemd",
+    "tcpstat",
+    "wifi",
+    "zoneinfo",
+];
 
 impl CollectorFlags {
     /// Whether `name` is enabled given defaults and `--collector.disable-defaults`.
@@ -23,6 +55,15 @@ impl CollectorFlags {
             return v;
         }
         default && !disable_defaults
+    }
+}
+
+/// Index of the last occurrence of a SetTrue flag, if given.
+fn last_index(m: &ArgMatches, id: &str) -> Option<usize> {
+    if m.get_flag(id) {
+        m.indices_of(id).and_then(|i| i.max())
+    } else {
+        None
     }
 }
 
@@ -41,16 +82,21 @@ impl FromArgMatches for CollectorFlags {
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        for c in COLLECTORS {
-            let last = |id: &str| -> Option<usize> {
-                if m.get_flag(id) {
-                    m.indices_of(id).and_then(|i| i.max())
-                } else {
-                    None
-                }
+        for name in NOT_IMPLEMENTED {
+            let on = last_index(m, &on_id(name));
+            let off = last_index(m, &off_id(name));
+            let enabled = match (on, off) {
+                (Some(a), Some(b)) => a > b,
+                (on, _) => on.is_some(),
             };
-            let on = last(&on_id(c.name));
-            let off = last(&off_id(c.name));
+            self.unavailable.retain(|n| n != name);
+            if enabled {
+                self.unavailable.push(name);
+            }
+        }
+        for c in COLLECTORS {
+            let on = last_index(m, &on_id(c.name));
+            let off = last_index(m, &off_id(c.name));
             let v = match (on, off) {
                 (Some(a), Some(b)) => Some(a > b),
                 (Some(_), None) => Some(true),
@@ -85,6 +131,11 @@ impl clap::Args for CollectorFlags {
                         )),
                 )
                 .arg(Arg::new(off_id(c.name)).long(off_id(c.name)).action(ArgAction::SetTrue).hide(true));
+        }
+        for name in NOT_IMPLEMENTED {
+            cmd = cmd
+                .arg(Arg::new(on_id(name)).long(on_id(name)).action(ArgAction::SetTrue).hide(true))
+                .arg(Arg::new(off_id(name)).long(off_id(name)).action(ArgAction::SetTrue).hide(true));
         }
         cmd
     }

@@ -14,9 +14,11 @@
 mod collectors;
 mod expo;
 mod flags;
+mod glob;
 mod scrape;
 mod server;
 mod util;
+pub mod webconfig;
 
 use std::path::PathBuf;
 
@@ -44,18 +46,16 @@ pub enum ExporterError {
     },
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("--web.config.file: {0}")]
+    WebConfig(#[from] webconfig::WebConfigError),
 }
 
 /// Command-line flags of `ignis node-exporter`, named as node_exporter's.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
-    /// Address on which to expose metrics and web interface.
-    #[arg(
-        long = "web.listen-address",
-        default_value = ":9100",
-        overrides_with = "listen_address"
-    )]
-    pub listen_address: String,
+    /// Addresses on which to expose metrics and web interface. Repeatable to add multiple addresses.
+    #[arg(long = "web.listen-address", default_value = ":9100", action = clap::ArgAction::Append)]
+    pub listen_address: Vec<String>,
     /// Path under which to expose metrics.
     #[arg(
         long = "web.telemetry-path",
@@ -64,8 +64,10 @@ pub struct Args {
     )]
     pub telemetry_path: String,
     /// Exclude metrics about the exporter itself (process_*).
-    #[arg(long = "web.disable-exporter-metrics")]
+    #[arg(long = "web.disable-exporter-metrics", overrides_with = "no_disable_exporter_metrics")]
     pub disable_exporter_metrics: bool,
+    #[arg(long = "no-web.disable-exporter-metrics", hide = true, overrides_with = "disable_exporter_metrics")]
+    pub no_disable_exporter_metrics: bool,
     /// Maximum number of parallel scrape requests. Use 0 to disable.
     #[arg(
         long = "web.max-requests",
@@ -94,8 +96,10 @@ pub struct Args {
     )]
     pub udev_data: PathBuf,
     /// Set all collectors to disabled by default.
-    #[arg(long = "collector.disable-defaults")]
+    #[arg(long = "collector.disable-defaults", overrides_with = "no_disable_defaults")]
     pub disable_defaults: bool,
+    #[arg(long = "no-collector.disable-defaults", hide = true, overrides_with = "disable_defaults")]
+    pub no_disable_defaults: bool,
     /// Regexp of mount points to exclude for filesystem collector.
     #[arg(
         long = "collector.filesystem.mount-points-exclude",
@@ -162,22 +166,17 @@ pub struct Args {
         overrides_with = "textfile_directory"
     )]
     pub textfile_directory: String,
-    /// Enables metric node_cpu_guest_seconds_total (--no-collector.cpu.guest disables).
-    #[arg(
-        long = "collector.cpu.guest",
-        default_value_t = true,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set,
-        overrides_with = "cpu_guest"
-    )]
+    /// Enables metric node_cpu_guest_seconds_total (default: enabled; --no-collector.cpu.guest disables).
+    #[arg(long = "collector.cpu.guest", overrides_with = "no_cpu_guest")]
     pub cpu_guest: bool,
-    /// kingpin-style negation of --collector.cpu.guest.
-    #[arg(long = "no-collector.cpu.guest", hide = true)]
+    /// kingpin-style negation of --collector.cpu.guest (default: enabled).
+    #[arg(long = "no-collector.cpu.guest", hide = true, overrides_with = "cpu_guest")]
     pub no_cpu_guest: bool,
     /// Enables metric cpu_info.
-    #[arg(long = "collector.cpu.info")]
+    #[arg(long = "collector.cpu.info", overrides_with = "no_cpu_info")]
     pub cpu_info: bool,
+    #[arg(long = "no-collector.cpu.info", hide = true, overrides_with = "cpu_info")]
+    pub no_cpu_info: bool,
     /// Filter the `flags` field in cpuInfo with a value that must be a regular expression.
     #[arg(
         long = "collector.cpu.info.flags-include",
@@ -191,8 +190,10 @@ pub struct Args {
     )]
     pub cpu_bugs_include: Option<String>,
     /// Export softirq calls per vector.
-    #[arg(long = "collector.stat.softirq")]
+    #[arg(long = "collector.stat.softirq", overrides_with = "no_stat_softirq")]
     pub stat_softirq: bool,
+    #[arg(long = "no-collector.stat.softirq", hide = true, overrides_with = "stat_softirq")]
+    pub no_stat_softirq: bool,
     /// Regexp of fields to return for netstat collector.
     #[arg(
         long = "collector.netstat.fields",
@@ -215,8 +216,20 @@ pub struct Args {
     )]
     pub netclass_ignored_devices: String,
     /// Ignore devices where the speed is invalid.
-    #[arg(long = "collector.netclass.ignore-invalid-speed")]
+    #[arg(long = "collector.netclass.ignore-invalid-speed", overrides_with = "no_netclass_ignore_invalid_speed")]
     pub netclass_ignore_invalid_speed: bool,
+    #[arg(long = "no-collector.netclass.ignore-invalid-speed", hide = true, overrides_with = "netclass_ignore_invalid_speed")]
+    pub no_netclass_ignore_invalid_speed: bool,
+    /// Use netlink to gather stats instead of /proc/net/dev (ignis reads the same link attributes from sysfs).
+    #[arg(long = "collector.netclass.netlink", overrides_with = "no_netclass_netlink")]
+    pub netclass_netlink: bool,
+    #[arg(long = "no-collector.netclass.netlink", hide = true, overrides_with = "netclass_netlink")]
+    pub no_netclass_netlink: bool,
+    /// Expose the statistics for each network device, replacing netdev collector (with --collector.netclass.netlink).
+    #[arg(long = "collector.netclass_rtnl.with-stats", overrides_with = "no_netclass_rtnl_with_stats")]
+    pub netclass_rtnl_with_stats: bool,
+    #[arg(long = "no-collector.netclass_rtnl.with-stats", hide = true, overrides_with = "netclass_rtnl_with_stats")]
+    pub no_netclass_rtnl_with_stats: bool,
     /// Regexp of power supplies to ignore for powersupplyclass collector.
     #[arg(
         long = "collector.powersupply.ignored-supplies",
@@ -232,8 +245,76 @@ pub struct Args {
     )]
     pub tapestats_ignored: String,
     /// Enables the zone label on rapl metrics.
-    #[arg(long = "collector.rapl.enable-zone-label")]
+    #[arg(long = "collector.rapl.enable-zone-label", overrides_with = "no_rapl_zone_label")]
     pub rapl_zone_label: bool,
+    #[arg(long = "no-collector.rapl.enable-zone-label", hide = true, overrides_with = "rapl_zone_label")]
+    pub no_rapl_zone_label: bool,
+    /// Expose expensive priority stats.
+    #[arg(long = "collector.bcache.priorityStats", overrides_with = "no_bcache_priority_stats")]
+    pub bcache_priority_stats: bool,
+    #[arg(long = "no-collector.bcache.priorityStats", hide = true, overrides_with = "bcache_priority_stats")]
+    pub no_bcache_priority_stats: bool,
+    /// Collect address-info for every device.
+    #[arg(long = "collector.netdev.address-info", overrides_with = "no_netdev_address_info")]
+    pub netdev_address_info: bool,
+    #[arg(long = "no-collector.netdev.address-info", hide = true, overrides_with = "netdev_address_info")]
+    pub no_netdev_address_info: bool,
+    /// Use (incompatible) metric names that provide more detailed stats on Linux.
+    #[arg(long = "collector.netdev.enable-detailed-metrics", overrides_with = "no_netdev_detailed")]
+    pub netdev_detailed: bool,
+    #[arg(long = "no-collector.netdev.enable-detailed-metrics", hide = true, overrides_with = "netdev_detailed")]
+    pub no_netdev_detailed: bool,
+    /// Use netlink to gather stats instead of /proc/net/dev (default: enabled; ignis reads the same rtnl_link_stats64 counters from sysfs).
+    #[arg(long = "collector.netdev.netlink", overrides_with = "no_netdev_netlink")]
+    pub netdev_netlink: bool,
+    /// kingpin-style negation of --collector.netdev.netlink (default: enabled).
+    #[arg(long = "no-collector.netdev.netlink", hide = true, overrides_with = "netdev_netlink")]
+    pub no_netdev_netlink: bool,
+    /// Comma separated list for IPVS backend stats labels.
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        default_value = "local_address,local_port,remote_address,remote_port,proto,local_mark",
+        overrides_with = "ipvs_backend_labels"
+    )]
+    pub ipvs_backend_labels: String,
+    /// [EXPERIMENTAL] Path to configuration file that can enable TLS or authentication (exporter-toolkit
+    /// web config: tls_server_config, basic_auth_users, http_server_config).
+    #[arg(long = "web.config.file", default_value = "", overrides_with = "web_config_file")]
+    pub web_config_file: String,
+    /// Use systemd socket activation listeners instead of port listeners (Linux only).
+    #[arg(long = "web.systemd-socket", overrides_with = "no_web_systemd_socket")]
+    pub web_systemd_socket: bool,
+    #[arg(long = "no-web.systemd-socket", hide = true, overrides_with = "web_systemd_socket")]
+    pub no_web_systemd_socket: bool,
+    /// Only log messages with the given severity or above. One of: [debug, info, warn, error].
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        value_parser = ["debug", "info", "warn", "error"],
+        overrides_with = "log_level"
+    )]
+    pub log_level: String,
+    /// Output format of log messages. One of: [logfmt, json].
+    #[arg(
+        long = "log.format",
+        default_value = "logfmt",
+        value_parser = ["logfmt", "json"],
+        overrides_with = "log_format"
+    )]
+    pub log_format: String,
+    /// The target number of CPUs Go would run on (GOMAXPROCS). Accepted for compatibility; ignis's
+    /// runtime size is fixed by the binary (one worker thread for `ignis-node-exporter`).
+    #[arg(long = "runtime.gomaxprocs", default_value_t = 1, overrides_with = "runtime_gomaxprocs")]
+    pub runtime_gomaxprocs: i64,
+    /// Show application version.
+    #[arg(long = "version")]
+    pub version: bool,
+    /// Generate long help (kingpin's --help-long; same as --help here).
+    #[arg(long = "help-long")]
+    pub help_long: bool,
+    /// Generate a man page (kingpin's --help-man; prints the long help here).
+    #[arg(long = "help-man", hide = true)]
+    pub help_man: bool,
     #[command(flatten)]
     pub collectors: CollectorFlags,
 }
@@ -253,7 +334,28 @@ pub fn router(args: &Args) -> Result<axum::Router, ExporterError> {
     server::router(args)
 }
 
-/// Binds `--web.listen-address` and serves until ctrl-c or SIGTERM.
+/// Binds `--web.listen-address` (or takes systemd's sockets) and serves until ctrl-c or SIGTERM.
+/// `--version` / `--help-long` print and return without serving.
 pub async fn run(args: Args) -> Result<(), ExporterError> {
+    if args.version {
+        println!("{}", version_text());
+        return Ok(());
+    }
+    if args.help_long || args.help_man {
+        use clap::Args as _;
+        let mut cmd = Args::augment_args(clap::Command::new("node-exporter"));
+        println!("{}", cmd.render_long_help());
+        return Ok(());
+    }
     server::run(args).await
+}
+
+/// What `--version` prints (node_exporter's layout; this is ignis, speaking node_exporter 1.5's format).
+pub fn version_text() -> String {
+    format!(
+        "node_exporter (ignis node-exporter), version {} (node_exporter 1.5.0 compatible)\n  platform: {}/{}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }

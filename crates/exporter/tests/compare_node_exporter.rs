@@ -291,13 +291,15 @@ fn fixture_output_matches_live_node_exporter() {
         format!("--path.udev.data={f}/udev"),
         format!("--collector.textfile.directory={f}/textfile"),
         "--collector.netdev.device-exclude=^$".to_string(),
+        // netlink reads the live host whatever --path.procfs says; both sides read the fixture instead.
+        "--no-collector.netdev.netlink".to_string(),
+        "--no-collector.systemd".to_string(),
     ];
     let ne_port = free_port();
     let _ne = Killed(
         Command::new(NODE_EXPORTER)
             .arg(format!("--web.listen-address=127.0.0.1:{ne_port}"))
             .args(&flags)
-            .args(["--no-collector.netdev.netlink", "--no-collector.systemd"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

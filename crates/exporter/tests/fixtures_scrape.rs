@@ -43,6 +43,7 @@ pub fn fixture_flags() -> Vec<String> {
         format!("--path.rootfs={f}/root"),
         format!("--path.udev.data={f}/udev"),
         format!("--collector.textfile.directory={f}/textfile"),
+        "--no-collector.netdev.netlink".to_string(),
     ]
 }
 

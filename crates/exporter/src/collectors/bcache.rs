@@ -1,6 +1,6 @@
 //! bcache: /sys/fs/bcache/<uuid> (node_exporter bcache_linux.go over procfs' bcache parser, including its
 //! "human" number parsing: `1.2M` where the fraction is in tenths of 1024ths).
-//! Not offered: --collector.bcache.priorityStats (expensive, off by default in node_exporter).
+//! --collector.bcache.priorityStats adds the (expensive to read) priority_stats percentages per cache.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -244,14 +244,66 @@ impl Collector for Bcache {
                     &l,
                     value(&cd.join("written"))?,
                 );
+                if cfg.bcache_priority_stats {
+                    let (unused, metadata) = priority_stats(&cd.join("priority_stats"), &mut s.buf)?;
+                    emit(
+                        out,
+                        "priority_stats_unused_percent",
+                        "The percentage of the cache that doesn't contain any data.",
+                        Gauge,
+                        &l,
+                        unused as f64,
+                    );
+                    emit(
+                        out,
+                        "priority_stats_metadata_percent",
+                        "Bcache's metadata overhead.",
+                        Gauge,
+                        &l,
+                        metadata as f64,
+                    );
+                }
             }
         }
         Ok(())
     }
 }
 
+/// procfs' getPriorityStats: the `Unused:` and `Metadata:` lines' last field without `%`; an absent file
+/// or a bad number fails the collector, as in node_exporter.
+fn priority_stats(p: &Path, buf: &mut Vec<u8>) -> Result<(u64, u64), CollectError> {
+    let text = read_str(p, buf).map_err(|_| CollectError::parse(p, "failed to read"))?;
+    parse_priority_stats(text).map_err(|m| CollectError::parse(p, m))
+}
+
+pub fn parse_priority_stats(text: &str) -> Result<(u64, u64), String> {
+    let (mut unused, mut metadata) = (0, 0);
+    for line in text.lines() {
+        let slot = if line.starts_with("Unused:") {
+            &mut unused
+        } else if line.starts_with("Metadata:") {
+            &mut metadata
+        } else {
+            continue;
+        };
+        let last = line.split_ascii_whitespace().last().unwrap_or("");
+        let v = last.strip_suffix('%').unwrap_or(last);
+        *slot = v
+            .parse()
+            .map_err(|_| format!("invalid value {last:?} in {line:?}"))?;
+    }
+    Ok((unused, metadata))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn priority_stats_lines() {
+        let t = "Unused:\t\t99%\nClean:\t\t0%\nDirty:\t\t0%\nMetadata:\t0%\nAverage:\t0\nSectors per Q:\t1234\nQuantiles:\t[0 0 0]\n";
+        assert_eq!(super::parse_priority_stats(t), Ok((99, 0)));
+        assert!(super::parse_priority_stats("Unused: x%\n").is_err());
+    }
+
     #[test]
     fn dehumanize_like_procfs() {
         assert_eq!(super::dehumanize("542"), Some(542));

@@ -1,5 +1,6 @@
 //! ipvs: IPVS totals and per-backend connections (node_exporter ipvs_linux.go over procfs' parser).
-//! Backend labels are node_exporter's full default set (--collector.ipvs.backend-labels is not offered).
+//! Backend series carry the labels chosen by --collector.ipvs.backend-labels (default: all six); backends
+//! that agree on the chosen labels are summed, as node_exporter does.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -137,35 +138,50 @@ impl Collector for Ipvs {
         );
         let bp = cfg.proc("net/ip_vs");
         let text = read_str(&bp, &mut s.buf)?;
-        for (k, [a, i, w]) in parse_backends(text).map_err(|m| CollectError::parse(&bp, m))? {
-            let l = [
-                ("local_address", k[0].as_str()),
-                ("local_port", k[1].as_str()),
-                ("remote_address", k[2].as_str()),
-                ("remote_port", k[3].as_str()),
-                ("proto", k[4].as_str()),
-                ("local_mark", k[5].as_str()),
-            ];
+        let full = parse_backends(text).map_err(|m| CollectError::parse(&bp, m))?;
+        let chosen = &cfg.ipvs_backend_labels;
+        // Project each backend onto the chosen labels and sum those that coincide.
+        let mut sums: BTreeMap<Vec<&str>, [u64; 3]> = BTreeMap::new();
+        for (k, v) in &full {
+            let key: Vec<&str> = chosen
+                .iter()
+                .map(|l| {
+                    let i = super::IPVS_BACKEND_LABELS
+                        .iter()
+                        .position(|x| x == l)
+                        .unwrap_or(0);
+                    k[i].as_str()
+                })
+                .collect();
+            let e = sums.entry(key).or_default();
+            for (a, b) in e.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+        let mut l: Vec<(&str, &str)> = Vec::with_capacity(6);
+        for (k, [a, i, w]) in &sums {
+            l.clear();
+            l.extend(chosen.iter().copied().zip(k.iter().copied()));
             out.emit(
                 "node_ipvs_backend_connections_active",
                 "The current active connections by local and remote address.",
                 Gauge,
                 &l,
-                a as f64,
+                *a as f64,
             );
             out.emit(
                 "node_ipvs_backend_connections_inactive",
                 "The current inactive connections by local and remote address.",
                 Gauge,
                 &l,
-                i as f64,
+                *i as f64,
             );
             out.emit(
                 "node_ipvs_backend_weight",
                 "The current backend weight by local and remote address.",
                 Gauge,
                 &l,
-                w as f64,
+                *w as f64,
             );
         }
         Ok(())
@@ -188,5 +204,20 @@ mod tests {
         ];
         assert_eq!(b[&k], [250, 3, 200]);
         assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn backend_label_flag() {
+        use crate::collectors::parse_ipvs_labels;
+        assert_eq!(
+            parse_ipvs_labels("proto,local_port,,").expect("valid"),
+            ["local_port", "proto"]
+        );
+        assert_eq!(parse_ipvs_labels("").expect("empty").len(), 0);
+        let e = parse_ipvs_labels("foo,proto,bar").expect_err("unknown");
+        assert_eq!(
+            e.to_string(),
+            "invalid flags: unknown IPVS backend labels: \"bar, foo\""
+        );
     }
 }

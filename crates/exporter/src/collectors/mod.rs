@@ -155,10 +155,57 @@ pub struct Config {
     pub powersupply_ignored: Regex,
     pub tapestats_ignored: Regex,
     pub rapl_zone_label: bool,
+    /// IPVS backend label names, in node_exporter's fixed order, filtered by --collector.ipvs.backend-labels.
+    pub ipvs_backend_labels: Vec<&'static str>,
+    pub bcache_priority_stats: bool,
+    pub netdev_address_info: bool,
+    pub netdev_detailed: bool,
+    pub netdev_netlink: bool,
+    pub netclass_netlink: bool,
+    pub netclass_rtnl_with_stats: bool,
+}
+
+/// Every IPVS backend label in node_exporter's order.
+pub const IPVS_BACKEND_LABELS: [&str; 6] = [
+    "local_address",
+    "local_port",
+    "remote_address",
+    "remote_port",
+    "proto",
+    "local_mark",
+];
+
+/// node_exporter's parseIpvsLabels: known labels kept in the fixed order, empty items ignored, unknown
+/// ones an error listing them sorted.
+pub fn parse_ipvs_labels(s: &str) -> Result<Vec<&'static str>, ExporterError> {
+    let given: Vec<&str> = s.split(',').filter(|l| !l.is_empty()).collect();
+    let mut unknown: Vec<&str> = given
+        .iter()
+        .copied()
+        .filter(|l| !IPVS_BACKEND_LABELS.contains(l))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        unknown.dedup();
+        return Err(ExporterError::Flags(format!(
+            "unknown IPVS backend labels: {:?}",
+            unknown.join(", ")
+        )));
+    }
+    Ok(IPVS_BACKEND_LABELS
+        .iter()
+        .copied()
+        .filter(|l| given.contains(l))
+        .collect())
 }
 
 impl Config {
     pub fn from_args(a: &Args) -> Result<Self, ExporterError> {
+        if let Some(name) = a.collectors.unavailable.first() {
+            return Err(ExporterError::Flags(format!(
+                "--collector.{name}: node_exporter's {name} collector (disabled by default there) is not implemented by ignis node-exporter"
+            )));
+        }
         let cpu_flags_include = a
             .cpu_flags_include
             .as_deref()
@@ -230,7 +277,7 @@ impl Config {
             )?,
             textfile_directory: (!a.textfile_directory.is_empty())
                 .then(|| PathBuf::from(&a.textfile_directory)),
-            cpu_guest: a.cpu_guest && !a.no_cpu_guest,
+            cpu_guest: !a.no_cpu_guest,
             cpu_info,
             cpu_flags_include,
             cpu_bugs_include,
@@ -251,6 +298,13 @@ impl Config {
                 "collector.tapestats.ignored-devices",
             )?,
             rapl_zone_label: a.rapl_zone_label,
+            ipvs_backend_labels: parse_ipvs_labels(&a.ipvs_backend_labels)?,
+            bcache_priority_stats: a.bcache_priority_stats,
+            netdev_address_info: a.netdev_address_info,
+            netdev_detailed: a.netdev_detailed,
+            netdev_netlink: !a.no_netdev_netlink,
+            netclass_netlink: a.netclass_netlink,
+            netclass_rtnl_with_stats: a.netclass_rtnl_with_stats,
         })
     }
 

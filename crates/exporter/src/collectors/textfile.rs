@@ -260,45 +260,55 @@ impl Collector for Textfile {
         let mut parsed: Vec<(String, TfFamily)> = Vec::new();
         let mut files_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut mtimes: Vec<(String, f64)> = Vec::new();
-        if let Some(dir) = &cfg.textfile_directory {
-            match sorted_dir(dir) {
-                Err(e) => {
-                    errored = true;
-                    tracing::warn!(path = %dir.display(), error = %e, "failed to read textfile collector directory");
-                }
-                Ok(names) => {
-                    for n in names.iter().filter(|n| n.ends_with(".prom")) {
-                        let p = dir.join(n);
-                        let pstr = p.to_string_lossy().into_owned();
-                        let text = match read_str(&p, &mut s.buf) {
-                            Ok(t) => t,
-                            Err(e) => {
-                                errored = true;
-                                tracing::warn!(file = %n, error = %e, "failed to collect textfile data");
-                                continue;
-                            }
-                        };
-                        match parse_text(text) {
-                            Ok((_, true)) => {
-                                errored = true;
-                                tracing::warn!(file = %pstr, "textfile contains unsupported client-side timestamps, skipping entire file");
-                            }
-                            Ok((fams, false)) => {
-                                for (name, f) in fams {
-                                    if f.samples.is_empty() {
-                                        continue;
+        if let Some(pattern) = &cfg.textfile_directory {
+            // node_exporter 1.5 globs the flag value (filepath.Glob); no match or a malformed pattern
+            // means "one directory, named literally".
+            let pattern = pattern.to_string_lossy();
+            let dirs = match crate::glob::glob(&pattern) {
+                Ok(v) if !v.is_empty() => v,
+                _ => vec![pattern.into_owned()],
+            };
+            for dir in &dirs {
+                let dir = Path::new(dir);
+                match sorted_dir(dir) {
+                    Err(e) => {
+                        errored = true;
+                        tracing::warn!(path = %dir.display(), error = %e, "failed to read textfile collector directory");
+                    }
+                    Ok(names) => {
+                        for n in names.iter().filter(|n| n.ends_with(".prom")) {
+                            let p = dir.join(n);
+                            let pstr = crate::glob::clean(&p.to_string_lossy());
+                            let text = match read_str(&p, &mut s.buf) {
+                                Ok(t) => t,
+                                Err(e) => {
+                                    errored = true;
+                                    tracing::warn!(file = %n, error = %e, "failed to collect textfile data");
+                                    continue;
+                                }
+                            };
+                            match parse_text(text) {
+                                Ok((_, true)) => {
+                                    errored = true;
+                                    tracing::warn!(file = %pstr, "textfile contains unsupported client-side timestamps, skipping entire file");
+                                }
+                                Ok((fams, false)) => {
+                                    for (name, f) in fams {
+                                        if f.samples.is_empty() {
+                                            continue;
+                                        }
+                                        files_of.entry(name.clone()).or_default().push(pstr.clone());
+                                        parsed.push((name, f));
                                     }
-                                    files_of.entry(name.clone()).or_default().push(pstr.clone());
-                                    parsed.push((name, f));
+                                    match mtime_secs(&p) {
+                                        Some(t) => mtimes.push((pstr, t)),
+                                        None => errored = true,
+                                    }
                                 }
-                                match mtime_secs(&p) {
-                                    Some(t) => mtimes.push((pstr, t)),
-                                    None => errored = true,
+                                Err(e) => {
+                                    errored = true;
+                                    tracing::warn!(file = %pstr, error = %e, "failed to parse textfile data");
                                 }
-                            }
-                            Err(e) => {
-                                errored = true;
-                                tracing::warn!(file = %pstr, error = %e, "failed to parse textfile data");
                             }
                         }
                     }
@@ -392,6 +402,36 @@ mod tests {
         assert_eq!(f["h"].samples.len(), 4);
         assert_eq!(f["h"].samples[2].suffix, Suffix::Sum);
         assert_eq!(f["plain"].typ, TfType::Untyped);
+    }
+
+    #[test]
+    fn directory_flag_is_a_glob() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for (sub, body) in [("jobs1", "a_total 1\n"), ("jobs2", "b_total 2\n"), ("other", "c_total 3\n")] {
+            std::fs::create_dir(d.path().join(sub)).expect("mkdir");
+            std::fs::write(d.path().join(sub).join("m.prom"), body).expect("write");
+        }
+        let mut args = crate::Args::default();
+        args.textfile_directory = format!("{}/jobs*", d.path().display());
+        let cfg = Config::from_args(&args).expect("config");
+        let mut r = Registry::new();
+        r.begin();
+        Textfile.update(&cfg, &mut Scratch::default(), &mut r).expect("update");
+        let mut out = Vec::new();
+        r.write(crate::expo::Format::Text, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("a_total 1") && text.contains("b_total 2"), "{text}");
+        assert!(!text.contains("c_total"), "{text}");
+        assert!(text.contains(&format!("file=\"{}/jobs2/m.prom\"", d.path().display())), "{text}");
+        assert!(text.contains("node_textfile_scrape_error 0"), "{text}");
+        // A pattern matching nothing is one literal (missing) directory: scrape error 1.
+        args.textfile_directory = format!("{}/none*", d.path().display());
+        let cfg = Config::from_args(&args).expect("config");
+        r.begin();
+        Textfile.update(&cfg, &mut Scratch::default(), &mut r).expect("update");
+        let mut out = Vec::new();
+        r.write(crate::expo::Format::Text, &mut out);
+        assert!(String::from_utf8_lossy(&out).contains("node_textfile_scrape_error 1"));
     }
 
     proptest::proptest! {
