@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod prompb;
+pub mod receive;
 pub mod sender;
 
 use model::storage::{Appender, Queryable};
@@ -24,6 +25,9 @@ pub enum RemoteError {
     TooLarge(usize),
     #[error("protobuf decode: {0}")]
     Proto(#[from] prost::DecodeError),
+    /// From the in-place decoder of the receive path ([`receive`]).
+    #[error("protobuf decode: {0}")]
+    Malformed(String),
     #[error("series {index}: {reason}")]
     InvalidSeries { index: usize, reason: String },
     #[error("{reason} (series {labels}, timestamp {t})")]

@@ -8,8 +8,33 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use model::storage::Storage;
+use parking_lot::Mutex;
+use remote::receive::SeriesCache;
+use std::sync::{Arc, Weak};
 use tracing::warn;
+
+thread_local! {
+    /// Snappy output of the request being applied, reused by each blocking-pool thread.
+    static DECODE_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+type CacheEntry = (Weak<dyn Storage>, Arc<SeriesCache>);
+
+/// The receive path's series-ref cache of a storage. Refs are only meaningful to the storage that issued them,
+/// so caches are kept per storage; the `Weak` both identifies it (its allocation cannot be reused while the
+/// `Weak` lives) and lets caches of dropped storages (tests start many servers) be pruned.
+fn series_cache(storage: &Arc<dyn Storage>) -> Arc<SeriesCache> {
+    static CACHES: Mutex<Vec<CacheEntry>> = Mutex::new(Vec::new());
+    let mut cs = CACHES.lock();
+    cs.retain(|(w, _)| w.strong_count() > 0);
+    if let Some((_, c)) = cs.iter().find(|(w, _)| std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(storage))) {
+        return c.clone();
+    }
+    let c = Arc::new(SeriesCache::new());
+    cs.push((Arc::downgrade(storage), c.clone()));
+    c
+}
 
 pub async fn write(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
     if !st.enable_remote_write_receiver {
@@ -20,10 +45,17 @@ pub async fn write(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "no local storage").into_response();
     };
     let st2 = st.clone();
+    let cache = series_cache(&storage);
     let res = tokio::task::spawn_blocking(move || {
-        let req = remote::decode_write_request(&body)?;
-        let mut app = storage.appender();
-        remote::apply_write(app.as_mut(), &req)
+        DECODE_BUF.with_borrow_mut(|buf| {
+            let mut app = storage.appender();
+            let r = remote::receive::apply_write_body(app.as_mut(), &body, &cache, buf);
+            // Keep the buffer for the next request unless one huge body left it oversized.
+            if buf.capacity() > 16 << 20 {
+                *buf = Vec::new();
+            }
+            r
+        })
     })
     .await;
     match res {

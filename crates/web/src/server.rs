@@ -209,6 +209,16 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
         args.tsdb_path.join("remote_write"),
         crate::state::external_labels(&cfg),
     );
+    // metadata_config: queues send the scrape targets' metadata (what /api/v1/metadata serves).
+    {
+        let sm = scrape.clone();
+        remote_write.set_metadata_source(Arc::new(move || {
+            sm.metadata()
+                .into_iter()
+                .map(|m| remote::sender::MetricMetadata { metric: m.metric, kind: m.kind, help: m.help, unit: m.unit })
+                .collect()
+        }));
+    }
     remote_write.apply_config(&cfg.remote_write).map_err(|e| ServerError::Scrape(format!("remote_write: {e}")))?;
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -316,31 +326,183 @@ async fn reload(
     args: &ServerArgs,
     local_start: &Arc<dyn Fn() -> i64 + Send + Sync>,
 ) -> Result<(), String> {
-    let res = async {
-        let cfg = load_config(args).map_err(|e| e.to_string())?;
-        let queryable = match &state.db {
-            Some(db) => Some(crate::sources::build(db.clone(), &cfg, local_start.clone())?),
-            None => None,
-        };
-        if let Some(s) = &state.scrape {
-            s.apply_config(&cfg).await.map_err(|e| e.to_string())?;
-        }
-        if let Some(rw) = &state.remote_write {
-            rw.set_external_labels(crate::state::external_labels(&cfg));
-            rw.apply_config(&cfg.remote_write).map_err(|e| format!("remote_write: {e}"))?;
-        }
-
-        if let Some(q) = queryable {
-            state.set_queryable(q);
-        }
-        *state.config.write() = Arc::new(cfg);
-        Ok(())
-    }
-    .await;
+    let res = match load_config(args) {
+        Ok(cfg) => apply_reload(state, cfg, local_start).await,
+        Err(e) => Err(e.to_string()),
+    };
     state.last_reload_success.store(res.is_ok(), Ordering::Relaxed);
     state.metrics.config_reloaded(res.is_ok());
     if res.is_ok() {
         state.last_reload_time_ms.store(now_ms() as u64, Ordering::Relaxed);
     }
     res
+}
+
+/// Applies a loaded config to the running parts, all or nothing. Everything that can be built and checked
+/// without touching what runs is done first (remote_read sources; remote_write queues with their HTTP/TLS
+/// clients). Scrape is applied next; the scrape manager has no dry run, so if it fails it is given the old
+/// config back. Remote write is committed last, which cannot fail on configuration. So an error anywhere
+/// leaves the old config running in full (Prometheus itself applies what it can and reports the rest).
+pub(crate) async fn apply_reload(
+    state: &AppState,
+    cfg: config::Config,
+    local_start: &Arc<dyn Fn() -> i64 + Send + Sync>,
+) -> Result<(), String> {
+    let old = state.config.read().clone();
+    let queryable = match &state.db {
+        Some(db) => Some(crate::sources::build(db.clone(), &cfg, local_start.clone())?),
+        None => None,
+    };
+    let prepared = match &state.remote_write {
+        Some(rw) => {
+            let (rw, cfgs, ext) = (rw.clone(), cfg.remote_write.clone(), crate::state::external_labels(&cfg));
+            let p = tokio::task::spawn_blocking(move || rw.prepare(&cfgs, ext))
+                .await
+                .map_err(|e| format!("BUG: remote_write prepare task: {e}"))?
+                .map_err(|e| format!("remote_write: {e}"))?;
+            Some(p)
+        }
+        None => None,
+    };
+    if let Some(s) = &state.scrape {
+        if let Err(e) = s.apply_config(&cfg).await {
+            if let Err(back) = s.apply_config(&old).await {
+                error!(error = %back, "restoring the previous scrape config after a failed reload");
+            }
+            return Err(e.to_string());
+        }
+    }
+    if let (Some(rw), Some(p)) = (&state.remote_write, prepared) {
+        // Stopping changed queues waits for their shards to drain: off the async runtime.
+        let rw = rw.clone();
+        let res = tokio::task::spawn_blocking(move || rw.commit(p)).await;
+        let err = match res {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("remote_write: {e}")),
+            Err(e) => Some(format!("BUG: remote_write commit task: {e}")),
+        };
+        if let Some(e) = err {
+            // Only a failed thread spawn gets here; put scrape back so the two parts stay consistent.
+            if let Some(s) = &state.scrape {
+                if let Err(back) = s.apply_config(&old).await {
+                    error!(error = %back, "restoring the previous scrape config after a failed reload");
+                }
+            }
+            return Err(e);
+        }
+    }
+    if let Some(q) = queryable {
+        state.set_queryable(q);
+    }
+    *state.config.write() = Arc::new(cfg);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn state(dir: &std::path::Path, cfg: &config::Config) -> (Arc<AppState>, Arc<scrape::ScrapeManager>, Arc<remote::sender::RemoteWriteManager>) {
+        let storage: Arc<dyn model::storage::Storage> = Arc::new(model::mem::MemStorage::new());
+        let scrape = scrape::ScrapeManager::new(storage.clone(), scrape::ManagerOptions::default());
+        let rw = remote::sender::RemoteWriteManager::new(dir.join("wal"), dir.to_path_buf(), crate::state::external_labels(cfg));
+        let st = Arc::new(AppState {
+            engine: Arc::new(promql::Engine::new(promql::EngineOptions::default())),
+            queryable: RwLock::new(storage.clone()),
+            db: None,
+            storage: Some(storage),
+            enable_remote_write_receiver: false,
+            scrape: Some(scrape.clone()),
+            remote_write: Some(rw.clone()),
+            config: RwLock::new(Arc::new(cfg.clone())),
+            flags: BTreeMap::new(),
+            enable_lifecycle: false,
+            reload_tx: None,
+            quit_tx: None,
+            ready: AtomicBool::new(true),
+            start_time_ms: 0,
+            last_reload_success: AtomicBool::new(true),
+            last_reload_time_ms: AtomicU64::new(0),
+            retention_desc: String::new(),
+            metrics: Arc::new(crate::metrics::ServerMetrics::new()),
+            engine_metrics: Default::default(),
+        });
+        (st, scrape, rw)
+    }
+
+    fn cfg(jobs: &[(&str, &str)], rw_urls: &[(&str, &str)], replica: &str) -> config::Config {
+        let mut y = format!("global:\n  external_labels: {{replica: {replica}}}\nscrape_configs:\n");
+        for (job, extra) in jobs {
+            y += &format!("  - job_name: {job}\n    scrape_interval: 1h\n    static_configs: [{{targets: ['127.0.0.1:1']}}]\n{extra}");
+        }
+        if !rw_urls.is_empty() {
+            y += "remote_write:\n";
+            for (url, extra) in rw_urls {
+                y += &format!("  - url: {url}\n{extra}");
+            }
+        }
+        config::Config::from_yaml_str(&y, std::path::Path::new("/")).unwrap()
+    }
+
+    /// (scrape pools with their targets' scrape interval, remote write URLs, replica label of the config).
+    fn running(st: &AppState, s: &scrape::ScrapeManager, rw: &remote::sender::RemoteWriteManager) -> (Vec<String>, Vec<String>, String) {
+        let mut pools: Vec<String> = s.active_targets().iter().map(|t| format!("{}/{}", t.scrape_pool, t.scrape_interval)).collect();
+        pools.sort();
+        pools.dedup();
+        let urls = rw.queue_metrics().iter().map(|q| q.url.clone()).collect();
+        let replica = st.config.read().global.external_labels.get("replica").cloned().unwrap_or_default();
+        (pools, urls, replica)
+    }
+
+    async fn settled(st: &AppState, s: &scrape::ScrapeManager, rw: &remote::sender::RemoteWriteManager, want: &(Vec<String>, Vec<String>, String)) {
+        // Targets of a new pool appear once its discovery has run; give it a moment, then compare.
+        for _ in 0..200 {
+            if running(st, s, rw) == *want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(running(st, s, rw), *want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_is_all_or_nothing() {
+        // A scratch dir without the tempfile crate (not a dependency of web).
+        let dir = std::env::temp_dir().join(format!("ignis-reload-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad_tls = "    tls_config: {ca_file: /nonexistent/ca.pem}\n";
+        let old = cfg(&[("a", "")], &[("http://127.0.0.1:1/one", "")], "r1");
+        let (st, s, rw) = state(&dir, &old);
+        s.apply_config(&old).await.unwrap();
+        rw.apply_config(&old.remote_write).unwrap();
+        let ls: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| 0);
+        let old_state = (vec!["a/1h".to_string()], vec!["http://127.0.0.1:1/one".to_string()], "r1".to_string());
+        settled(&st, &s, &rw, &old_state).await;
+
+        // A good scrape change (job a changed, job b added) with an unusable remote_write: nothing applied.
+        let next = cfg(&[("a", "    scrape_timeout: 5s\n"), ("b", "")], &[("http://127.0.0.1:1/two", bad_tls)], "r2");
+        let e = apply_reload(&st, next, &ls).await.unwrap_err();
+        assert!(e.contains("remote_write") && e.contains("/nonexistent/ca.pem"), "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        settled(&st, &s, &rw, &old_state).await;
+        assert!(s.active_targets().iter().all(|t| t.scrape_timeout == "10s"), "job a kept its old settings");
+
+        // A good remote_write change with a failing scrape pool: scrape is put back, remote write untouched.
+        let next = cfg(&[("a", "    scrape_timeout: 5s\n"), ("c", bad_tls)], &[("http://127.0.0.1:1/two", "")], "r2");
+        let e = apply_reload(&st, next, &ls).await.unwrap_err();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        settled(&st, &s, &rw, &old_state).await;
+        assert!(s.active_targets().iter().all(|t| t.scrape_timeout == "10s"), "job a kept its old settings");
+
+        // A fully good config is applied in full.
+        let next = cfg(&[("a", "    scrape_timeout: 5s\n"), ("b", "")], &[("http://127.0.0.1:1/two", "")], "r2");
+        apply_reload(&st, next, &ls).await.unwrap();
+        let new_state = (vec!["a/1h".to_string(), "b/1h".to_string()], vec!["http://127.0.0.1:1/two".to_string()], "r2".to_string());
+        settled(&st, &s, &rw, &new_state).await;
+        assert!(s.active_targets().iter().any(|t| t.scrape_pool == "a" && t.scrape_timeout == "5s"));
+        s.stop().await;
+        tokio::task::spawn_blocking(move || rw.stop()).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -17,6 +17,8 @@ pub(crate) enum SendError {
     Unrecoverable(String),
 }
 
+/// Cheap to clone: reqwest's client is a handle to one shared connection pool.
+#[derive(Clone)]
 pub(crate) struct WriteClient {
     client: reqwest::blocking::Client,
     url: String,

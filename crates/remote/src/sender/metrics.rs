@@ -84,6 +84,12 @@ pub struct QueueMetrics {
     /// `highest_timestamp_in_seconds`.
     pub highest_read_timestamp_ms: AtomicI64,
     pub bytes_total: AtomicU64,
+    /// Metadata entries sent / finally failed / retried, and compressed metadata request bytes
+    /// (`metadata_config`).
+    pub metadata_total: AtomicU64,
+    pub metadata_failed_total: AtomicU64,
+    pub metadata_retried_total: AtomicU64,
+    pub metadata_bytes_total: AtomicU64,
     pub sent_batch_duration: Histogram,
 }
 
@@ -151,7 +157,7 @@ fn labels(out: &mut String, m: &QueueMetrics, extra: Option<(&str, &str)>) {
 type Get = fn(&QueueMetrics) -> f64;
 
 /// The plain (non-histogram) families: name, type, Prometheus's help text, value.
-const SIMPLE: [(&str, &str, &str, Get); 14] = [
+const SIMPLE: [(&str, &str, &str, Get); 18] = [
     ("samples_total", "counter", "Total number of samples sent to remote storage.", |m| {
         m.samples_total.load(Ordering::Relaxed) as f64
     }),
@@ -190,6 +196,18 @@ const SIMPLE: [(&str, &str, &str, Get); 14] = [
     }),
     ("bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression. Note that when exemplars over remote write is enabled the exemplars included in a remote write request count towards this metric.", |m| {
         m.bytes_total.load(Ordering::Relaxed) as f64
+    }),
+    ("metadata_total", "counter", "Total number of metadata entries sent to remote storage.", |m| {
+        m.metadata_total.load(Ordering::Relaxed) as f64
+    }),
+    ("metadata_failed_total", "counter", "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.", |m| {
+        m.metadata_failed_total.load(Ordering::Relaxed) as f64
+    }),
+    ("metadata_retried_total", "counter", "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.", |m| {
+        m.metadata_retried_total.load(Ordering::Relaxed) as f64
+    }),
+    ("metadata_bytes_total", "counter", "The total number of bytes of metadata sent by the queue after compression.", |m| {
+        m.metadata_bytes_total.load(Ordering::Relaxed) as f64
     }),
     ("max_samples_per_send", "gauge", "The maximum number of samples to be sent, in a single request, to the remote storage. Note that, when sending of exemplars over remote write is enabled, exemplars count towards this limt.", |m| {
         m.max_samples_per_send.load(Ordering::Relaxed) as f64

@@ -12,6 +12,7 @@
 
 mod encode;
 mod http;
+pub mod metadata;
 pub mod metrics;
 pub mod position;
 mod queue;
@@ -22,6 +23,7 @@ mod tests;
 #[cfg(test)]
 mod interop;
 
+pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::QueueMetrics;
 pub use position::Position;
 
@@ -66,7 +68,7 @@ struct RunningQueue {
 impl RunningQueue {
     fn stop(mut self) {
         self.handle.stop.stop();
-        if let Some(t) = self.handle.thread.take() {
+        for t in [self.handle.thread.take(), self.handle.metadata_thread.take()].into_iter().flatten() {
             if t.join().is_err() {
                 tracing::error!("BUG: remote write queue thread panicked");
             }
@@ -81,6 +83,8 @@ pub struct RemoteWriteManager {
     opts: SenderOptions,
     external_labels: Mutex<Labels>,
     queues: Mutex<Vec<RunningQueue>>,
+    /// Scrape targets' metadata for `metadata_config` (none: metadata is not sent).
+    metadata: Mutex<Option<MetadataSource>>,
 }
 
 /// Identity of a queue for its position file and default `remote_name`: URL and name, so changing batching or
@@ -105,6 +109,31 @@ fn cfg_err(msg: String) -> RemoteError {
     RemoteError::Storage(StorageError::Other(msg))
 }
 
+/// A validated remote-write configuration with the HTTP clients of its new queues built, ready for
+/// [`RemoteWriteManager::commit`]. Dropping it changes nothing.
+pub struct PreparedRemoteWrite {
+    cfgs: Vec<config::RemoteWriteConfig>,
+    external_labels: Labels,
+    clients: Vec<(config::RemoteWriteConfig, http::WriteClient)>,
+}
+
+fn check_duplicates(cfgs: &[config::RemoteWriteConfig]) -> Result<(), RemoteError> {
+    let mut seen = std::collections::HashSet::new();
+    for c in cfgs {
+        if !seen.insert(queue_hash(c)) {
+            return Err(cfg_err(format!("duplicate remote write configs are not allowed, found duplicate for URL: {}", c.url)));
+        }
+    }
+    Ok(())
+}
+
+fn build_client(c: &config::RemoteWriteConfig) -> Result<http::WriteClient, RemoteError> {
+    // reqwest's blocking client owns a runtime; build it off any async runtime thread the caller is on.
+    std::thread::scope(|s| s.spawn(|| http::WriteClient::new(c)).join())
+        .map_err(|_| cfg_err("BUG: client builder thread panicked".into()))?
+        .map_err(|e| cfg_err(format!("remote_write {}: {e}", remote_name(c))))
+}
+
 impl RemoteWriteManager {
     /// `wal_dir` is the TSDB's `wal/` directory; position files go under `<state_dir>/remote_write/`.
     pub fn new(wal_dir: PathBuf, state_dir: PathBuf, external_labels: Labels) -> Arc<Self> {
@@ -118,7 +147,14 @@ impl RemoteWriteManager {
             opts,
             external_labels: Mutex::new(external_labels),
             queues: Mutex::new(Vec::new()),
+            metadata: Mutex::new(None),
         })
+    }
+
+    /// Where queues whose `metadata_config.send` is true get metric metadata (the server passes the scrape
+    /// manager's). Queues started from now on use it.
+    pub fn set_metadata_source(&self, source: MetadataSource) {
+        *self.metadata.lock() = Some(source);
     }
 
     /// New external labels (after a config reload); queues pick them up at the next [`Self::apply_config`].
@@ -128,15 +164,60 @@ impl RemoteWriteManager {
 
     /// Starts, keeps or stops queues so that exactly `cfgs` run. Unchanged queues keep running; changed ones
     /// are stopped (saving their position) and started again. Queues whose config cannot be used (e.g. oauth2,
-    /// unreadable CA file) are not started; the others are, and the first error is returned.
+    /// unreadable CA file) are not started; the others are, and the first error is returned. This is the lenient
+    /// form for startup; a reload uses [`Self::prepare`] and [`Self::commit`] so an error changes nothing.
     pub fn apply_config(&self, cfgs: &[config::RemoteWriteConfig]) -> Result<(), RemoteError> {
+        check_duplicates(cfgs)?;
         let ext = self.external_labels.lock().clone();
-        let mut seen = std::collections::HashSet::new();
-        for c in cfgs {
-            if !seen.insert(queue_hash(c)) {
-                return Err(cfg_err(format!("duplicate remote write configs are not allowed, found duplicate for URL: {}", c.url)));
+        let mut first_err = None;
+        let mut clients = Vec::new();
+        let mut failed = Vec::new();
+        for c in self.to_start(cfgs, &ext) {
+            match build_client(c) {
+                Ok(cl) => clients.push((c.clone(), cl)),
+                Err(e) => {
+                    tracing::error!(url = %c.url, error = %e, "cannot start remote write queue");
+                    failed.push(c.clone());
+                    first_err.get_or_insert(e);
+                }
             }
         }
+        let run: Vec<_> = cfgs.iter().filter(|c| !failed.contains(c)).cloned().collect();
+        let res = self.swap(PreparedRemoteWrite { cfgs: run, external_labels: ext, clients });
+        first_err.map_or(res, Err)
+    }
+
+    /// Checks `cfgs` with `external_labels` and builds everything a change needs (HTTP clients with their TLS
+    /// material) without touching the running queues, so a config reload can validate every part of a config
+    /// before applying any. Any unusable queue config is an error.
+    pub fn prepare(
+        &self,
+        cfgs: &[config::RemoteWriteConfig],
+        external_labels: Labels,
+    ) -> Result<PreparedRemoteWrite, RemoteError> {
+        check_duplicates(cfgs)?;
+        let mut clients = Vec::new();
+        for c in self.to_start(cfgs, &external_labels) {
+            clients.push((c.clone(), build_client(c)?));
+        }
+        Ok(PreparedRemoteWrite { cfgs: cfgs.to_vec(), external_labels, clients })
+    }
+
+    /// Applies a prepared change: the new external labels, and exactly the prepared queues running. Only
+    /// failing to spawn a queue thread can make this fail.
+    pub fn commit(&self, p: PreparedRemoteWrite) -> Result<(), RemoteError> {
+        *self.external_labels.lock() = p.external_labels.clone();
+        self.swap(p)
+    }
+
+    /// Configs of `cfgs` that are not running with `ext` now (new or changed queues).
+    fn to_start<'c>(&self, cfgs: &'c [config::RemoteWriteConfig], ext: &Labels) -> Vec<&'c config::RemoteWriteConfig> {
+        let queues = self.queues.lock();
+        cfgs.iter().filter(|c| !queues.iter().any(|q| q.external_labels == *ext && q.cfg == **c)).collect()
+    }
+
+    fn swap(&self, p: PreparedRemoteWrite) -> Result<(), RemoteError> {
+        let PreparedRemoteWrite { cfgs, external_labels: ext, mut clients } = p;
         let mut queues = self.queues.lock();
         let old = std::mem::take(&mut *queues);
         let (keep, stop): (Vec<_>, Vec<_>) =
@@ -150,11 +231,16 @@ impl RemoteWriteManager {
         }
         *queues = keep;
         let mut first_err = None;
-        for c in cfgs {
+        for c in &cfgs {
             if queues.iter().any(|q| q.cfg == *c) {
                 continue;
             }
-            match self.start_queue(c, &ext) {
+            // Normally prepared; built here only if the running set changed since `prepare`.
+            let client = match clients.iter().position(|(k, _)| k == c) {
+                Some(i) => Ok(clients.swap_remove(i).1),
+                None => build_client(c),
+            };
+            match client.and_then(|cl| self.start_queue(c, &ext, cl)) {
                 Ok(q) => queues.push(q),
                 Err(e) => {
                     tracing::error!(url = %c.url, error = %e, "cannot start remote write queue");
@@ -165,12 +251,8 @@ impl RemoteWriteManager {
         first_err.map_or(Ok(()), Err)
     }
 
-    fn start_queue(&self, c: &config::RemoteWriteConfig, ext: &Labels) -> Result<RunningQueue, RemoteError> {
+    fn start_queue(&self, c: &config::RemoteWriteConfig, ext: &Labels, client: http::WriteClient) -> Result<RunningQueue, RemoteError> {
         let name = remote_name(c);
-        // reqwest's blocking client owns a runtime; build it off any async runtime thread the caller is on.
-        let client = std::thread::scope(|s| s.spawn(|| http::WriteClient::new(c)).join())
-            .map_err(|_| cfg_err("BUG: client builder thread panicked".into()))?
-            .map_err(|e| cfg_err(format!("remote_write {name}: {e}")))?;
         let metrics = Arc::new(QueueMetrics::new(&name, &c.url));
         let pos_path = self.state_dir.join("remote_write").join(format!("{}.pos", queue_hash(c)));
         let handle = queue::start(queue::StartArgs {
@@ -180,6 +262,10 @@ impl RemoteWriteManager {
             pos_path,
             client,
             metrics,
+            metadata: match &*self.metadata.lock() {
+                Some(src) if c.metadata_config.send => Some((src.clone(), c.metadata_config.clone())),
+                _ => None,
+            },
         })
         .map_err(|e| RemoteError::Storage(StorageError::Io(e)))?;
         tracing::info!(remote_name = %name, url = %c.url, "started remote write queue");

@@ -8,6 +8,7 @@
 
 use super::encode::{encode_labels, BatchEncoder, Item};
 use super::http::{SendError, WriteClient};
+use super::metadata::{self, MetadataArgs, MetadataSource};
 use super::metrics::QueueMetrics;
 use super::position::{self, Position};
 use super::wal_reader::{self, Poll, SegmentHolder, WalReader, ABORT};
@@ -84,7 +85,7 @@ impl StopSignal {
         self.flag.load(Ordering::Acquire)
     }
     /// Sleeps up to `d`; returns true if stopped.
-    fn sleep(&self, d: Duration) -> bool {
+    pub(crate) fn sleep(&self, d: Duration) -> bool {
         let mut g = self.m.lock();
         if !self.is_stopped() {
             self.cv.wait_for(&mut g, d);
@@ -367,6 +368,8 @@ pub(crate) struct QueueHandle {
     pub(crate) metrics: Arc<QueueMetrics>,
     pub(crate) stop: Arc<StopSignal>,
     pub(crate) thread: Option<JoinHandle<()>>,
+    /// The metadata sender (`metadata_config.send` with a metadata source).
+    pub(crate) metadata_thread: Option<JoinHandle<()>>,
 }
 
 struct Sink {
@@ -660,13 +663,38 @@ pub(crate) struct StartArgs {
     pub pos_path: PathBuf,
     pub client: WriteClient,
     pub metrics: Arc<QueueMetrics>,
+    /// Metadata source and `metadata_config`, when metadata is to be sent.
+    pub metadata: Option<(MetadataSource, config::MetadataConfig)>,
 }
 
-pub(crate) fn start(a: StartArgs) -> std::io::Result<QueueHandle> {
+pub(crate) fn start(mut a: StartArgs) -> std::io::Result<QueueHandle> {
     let stop = Arc::new(StopSignal::default());
+    let md = a.metadata.take().map(|(source, mc)| MetadataArgs {
+        source,
+        client: a.client.clone(),
+        metrics: a.metrics.clone(),
+        interval: mc.send_interval.as_std(),
+        max_per_send: mc.max_samples_per_send.max(1) as usize,
+        min_backoff: a.settings.min_backoff,
+        max_backoff: a.settings.max_backoff,
+    });
     let (metrics, stop2) = (a.metrics.clone(), stop.clone());
     let thread = std::thread::Builder::new().name("remote-write".into()).spawn(move || run(a, stop2))?;
-    Ok(QueueHandle { metrics, stop, thread: Some(thread) })
+    let mut h = QueueHandle { metrics, stop: stop.clone(), thread: Some(thread), metadata_thread: None };
+    if let Some(md) = md {
+        match std::thread::Builder::new().name("remote-write-md".into()).spawn(move || metadata::run(md, stop)) {
+            Ok(t) => h.metadata_thread = Some(t),
+            Err(e) => {
+                // Stop the sample thread too, so a failed start leaves nothing running.
+                h.stop.stop();
+                if let Some(t) = h.thread.take() {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(h)
 }
 
 fn run(a: StartArgs, stop: Arc<StopSignal>) {

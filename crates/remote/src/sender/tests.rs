@@ -22,6 +22,8 @@ pub(crate) struct RecvState {
     pub got: Mutex<Got>,
     pub samples: AtomicUsize,
     pub last_headers: Mutex<Vec<(String, String)>>,
+    /// Metadata requests received, each as its (type, family, help, unit) entries.
+    pub metadata: Mutex<Vec<Vec<(i32, String, String, String)>>>,
 }
 
 pub(crate) struct Receiver {
@@ -92,6 +94,11 @@ fn serve(c: TcpStream, st: &RecvState) -> std::io::Result<()> {
         let status = st.status.load(Ordering::SeqCst);
         if status == 200 {
             let req = crate::decode_write_request(&body).expect("valid write request");
+            if !req.metadata.is_empty() {
+                assert!(req.timeseries.is_empty(), "metadata requests carry no samples");
+                let md = req.metadata.into_iter().map(|m| (m.r#type, m.metric_family_name, m.help, m.unit)).collect();
+                st.metadata.lock().push(md);
+            }
             let mut got = st.got.lock();
             for ts in req.timeseries {
                 let key: Vec<(String, String)> = ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
@@ -453,4 +460,100 @@ fn unusable_config_is_reported_and_others_start() {
     assert_eq!(m.queue_metrics().len(), 1);
     assert!(m.apply_config(&[good.clone(), good]).unwrap_err().to_string().contains("duplicate"));
     m.stop();
+}
+
+#[test]
+fn prepare_changes_nothing_and_commit_applies() {
+    let td = tempfile::tempdir().unwrap();
+    let db = open_db(td.path(), 1 << 20);
+    let (rx1, rx2) = (Receiver::start(), Receiver::start());
+    let cfg1 = rw_config(&rx1.url(), "    queue_config: {batch_send_deadline: 20ms}\n");
+    let cfg2 = rw_config(&rx2.url(), "    queue_config: {batch_send_deadline: 20ms}\n");
+    let bad = rw_config("http://127.0.0.1:1/x", "    tls_config: {ca_file: /nonexistent/ca.pem}\n");
+    let m = start(td.path(), &cfg1, Labels::empty());
+    // A config with one unusable queue is refused as a whole, before anything is stopped or started.
+    let e = m.prepare(&[cfg2.clone(), bad], model::labels! {"replica" => "b"}).err().expect("refused");
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    let urls = |m: &RemoteWriteManager| m.queue_metrics().iter().map(|q| q.url.clone()).collect::<Vec<_>>();
+    assert_eq!(urls(&m), vec![rx1.url()]);
+    write(&db, "a", 2, 1_000, 1_000, 2);
+    wait_until("old queue still sends", Duration::from_secs(10), || rx1.count() >= 4);
+    // A good one is applied by commit only: the new queue with the new external labels.
+    let p = m.prepare(std::slice::from_ref(&cfg2), model::labels! {"replica" => "b"}).unwrap();
+    assert_eq!(urls(&m), vec![rx1.url()], "prepare alone applies nothing");
+    let pos2 = td.path().join("remote_write").join(format!("{}.pos", queue_hash(&cfg2)));
+    m.commit(p).unwrap();
+    assert_eq!(urls(&m), vec![rx2.url()]);
+    wait_until("new queue's position", Duration::from_secs(10), || pos2.exists());
+    write(&db, "b", 2, 5_000, 1_000, 2);
+    wait_until("new queue sends", Duration::from_secs(10), || rx2.count() >= 4);
+    assert!(rx2.st.got.lock().keys().all(|k| k.contains(&("replica".to_string(), "b".to_string()))));
+    m.stop();
+}
+
+#[test]
+fn metadata_is_sent_every_interval_deduplicated_and_batched() {
+    let td = tempfile::tempdir().unwrap();
+    let _db = open_db(td.path(), 1 << 20);
+    let rx = Receiver::start();
+    let md = |m: &str, k: &str, h: &str, u: &str| MetricMetadata { metric: m.into(), kind: k.into(), help: h.into(), unit: u.into() };
+    // Two targets exposing overlapping families: exact duplicates are sent once, a different help text is not a
+    // duplicate (Prometheus deduplicates on the whole entry).
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let source: MetadataSource = Arc::new(move || {
+        c2.fetch_add(1, Ordering::SeqCst);
+        vec![
+            md("http_requests", "counter", "Requests.", ""),
+            md("temp", "gauge", "Temperature.", "celsius"),
+            md("http_requests", "counter", "Requests.", ""),
+            md("latency", "histogram", "Latency.", "seconds"),
+            md("temp", "gauge", "Temperature (other target).", "celsius"),
+            md("odd", "unknown", "", ""),
+            md("sum", "summary", "S.", ""),
+        ]
+    });
+    let cfg = rw_config(&rx.url(), "    metadata_config: {send_interval: 100ms, max_samples_per_send: 4}\n");
+    let off = rw_config(&format!("{}?off", rx.url()), "    metadata_config: {send: false, send_interval: 100ms}\n");
+    let m = RemoteWriteManager::with_options(td.path().join("wal"), td.path().to_path_buf(), Labels::empty(), fast_opts());
+    m.set_metadata_source(source);
+    m.apply_config(&[cfg, off]).unwrap();
+    wait_until("two intervals of metadata", Duration::from_secs(10), || rx.st.metadata.lock().len() >= 4);
+    let reqs = rx.st.metadata.lock().clone();
+    // Each interval: 6 distinct entries in batches of at most 4, in the source's order.
+    assert_eq!(reqs[0].len(), 4);
+    assert_eq!(reqs[1].len(), 2);
+    let first: Vec<_> = reqs[0].iter().chain(&reqs[1]).cloned().collect();
+    let e = |t: i32, m: &str, h: &str, u: &str| (t, m.to_string(), h.to_string(), u.to_string());
+    assert_eq!(
+        first,
+        vec![
+            e(1, "http_requests", "Requests.", ""),
+            e(2, "temp", "Temperature.", "celsius"),
+            e(3, "latency", "Latency.", "seconds"),
+            e(2, "temp", "Temperature (other target).", "celsius"),
+            e(0, "odd", "", ""),
+            e(5, "sum", "S.", ""),
+        ]
+    );
+    assert_eq!(&reqs[2..4].concat(), &first, "sent again the next interval");
+    let qs = m.queue_metrics();
+    wait_until("metadata counted", Duration::from_secs(5), || qs[0].metadata_total.load(Ordering::SeqCst) >= 12);
+    assert!(qs[0].metadata_bytes_total.load(Ordering::SeqCst) > 0);
+    assert_eq!(qs[1].metadata_total.load(Ordering::SeqCst), 0, "send: false sends nothing");
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+    let mut text = String::new();
+    m.write_metrics(&mut text);
+    assert!(text.contains("# TYPE prometheus_remote_storage_metadata_total counter"), "{text}");
+    assert!(text.contains(&format!("prometheus_remote_storage_metadata_total{{remote_name=\"{}\",url=\"{}\"}} ", qs[0].remote_name, rx.url())));
+    // A receiver refusing metadata: entries counted as failed, not retried.
+    rx.st.status.store(400, Ordering::SeqCst);
+    wait_until("metadata failed", Duration::from_secs(10), || qs[0].metadata_failed_total.load(Ordering::SeqCst) >= 6);
+    assert_eq!(qs[0].metadata_retried_total.load(Ordering::SeqCst), 0);
+    // 503: retried with backoff.
+    rx.st.status.store(503, Ordering::SeqCst);
+    wait_until("metadata retried", Duration::from_secs(10), || qs[0].metadata_retried_total.load(Ordering::SeqCst) > 0);
+    let t = Instant::now();
+    m.stop();
+    assert!(t.elapsed() < Duration::from_secs(5), "a retrying metadata sender stops promptly");
 }
