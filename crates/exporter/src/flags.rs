@@ -134,8 +134,18 @@ impl clap::Args for CollectorFlags {
         }
         for name in NOT_IMPLEMENTED {
             cmd = cmd
-                .arg(Arg::new(on_id(name)).long(on_id(name)).action(ArgAction::SetTrue).hide(true))
-                .arg(Arg::new(off_id(name)).long(off_id(name)).action(ArgAction::SetTrue).hide(true));
+                .arg(
+                    Arg::new(on_id(name))
+                        .long(on_id(name))
+                        .action(ArgAction::SetTrue)
+                        .hide(true),
+                )
+                .arg(
+                    Arg::new(off_id(name))
+                        .long(off_id(name))
+                        .action(ArgAction::SetTrue)
+                        .hide(true),
+                );
         }
         cmd
     }

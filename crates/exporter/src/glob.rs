@@ -352,7 +352,10 @@ mod tests {
         let got = glob(&format!("{base}/*1")).expect("glob");
         let names: Vec<&str> = got.iter().map(|p| &p[base.len() + 1..]).collect();
         assert_eq!(names, [".h1", "a1", "b1", "f1"]);
-        assert_eq!(glob(&format!("{base}/a1")).expect("plain"), [format!("{base}/a1")]);
+        assert_eq!(
+            glob(&format!("{base}/a1")).expect("plain"),
+            [format!("{base}/a1")]
+        );
         assert!(glob(&format!("{base}/zz")).expect("absent").is_empty());
         assert_eq!(glob(&format!("{base}/[")), Err(BadPattern));
         std::fs::write(d.path().join("b1/xb"), "").expect("write");

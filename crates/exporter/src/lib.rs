@@ -64,9 +64,16 @@ pub struct Args {
     )]
     pub telemetry_path: String,
     /// Exclude metrics about the exporter itself (process_*).
-    #[arg(long = "web.disable-exporter-metrics", overrides_with = "no_disable_exporter_metrics")]
+    #[arg(
+        long = "web.disable-exporter-metrics",
+        overrides_with = "no_disable_exporter_metrics"
+    )]
     pub disable_exporter_metrics: bool,
-    #[arg(long = "no-web.disable-exporter-metrics", hide = true, overrides_with = "disable_exporter_metrics")]
+    #[arg(
+        long = "no-web.disable-exporter-metrics",
+        hide = true,
+        overrides_with = "disable_exporter_metrics"
+    )]
     pub no_disable_exporter_metrics: bool,
     /// Maximum number of parallel scrape requests. Use 0 to disable.
     #[arg(
@@ -96,9 +103,16 @@ pub struct Args {
     )]
     pub udev_data: PathBuf,
     /// Set all collectors to disabled by default.
-    #[arg(long = "collector.disable-defaults", overrides_with = "no_disable_defaults")]
+    #[arg(
+        long = "collector.disable-defaults",
+        overrides_with = "no_disable_defaults"
+    )]
     pub disable_defaults: bool,
-    #[arg(long = "no-collector.disable-defaults", hide = true, overrides_with = "disable_defaults")]
+    #[arg(
+        long = "no-collector.disable-defaults",
+        hide = true,
+        overrides_with = "disable_defaults"
+    )]
     pub no_disable_defaults: bool,
     /// Regexp of mount points to exclude for filesystem collector.
     #[arg(
@@ -170,12 +184,20 @@ pub struct Args {
     #[arg(long = "collector.cpu.guest", overrides_with = "no_cpu_guest")]
     pub cpu_guest: bool,
     /// kingpin-style negation of --collector.cpu.guest (default: enabled).
-    #[arg(long = "no-collector.cpu.guest", hide = true, overrides_with = "cpu_guest")]
+    #[arg(
+        long = "no-collector.cpu.guest",
+        hide = true,
+        overrides_with = "cpu_guest"
+    )]
     pub no_cpu_guest: bool,
     /// Enables metric cpu_info.
     #[arg(long = "collector.cpu.info", overrides_with = "no_cpu_info")]
     pub cpu_info: bool,
-    #[arg(long = "no-collector.cpu.info", hide = true, overrides_with = "cpu_info")]
+    #[arg(
+        long = "no-collector.cpu.info",
+        hide = true,
+        overrides_with = "cpu_info"
+    )]
     pub no_cpu_info: bool,
     /// Filter the `flags` field in cpuInfo with a value that must be a regular expression.
     #[arg(
@@ -192,7 +214,11 @@ pub struct Args {
     /// Export softirq calls per vector.
     #[arg(long = "collector.stat.softirq", overrides_with = "no_stat_softirq")]
     pub stat_softirq: bool,
-    #[arg(long = "no-collector.stat.softirq", hide = true, overrides_with = "stat_softirq")]
+    #[arg(
+        long = "no-collector.stat.softirq",
+        hide = true,
+        overrides_with = "stat_softirq"
+    )]
     pub no_stat_softirq: bool,
     /// Regexp of fields to return for netstat collector.
     #[arg(
@@ -216,19 +242,40 @@ pub struct Args {
     )]
     pub netclass_ignored_devices: String,
     /// Ignore devices where the speed is invalid.
-    #[arg(long = "collector.netclass.ignore-invalid-speed", overrides_with = "no_netclass_ignore_invalid_speed")]
+    #[arg(
+        long = "collector.netclass.ignore-invalid-speed",
+        overrides_with = "no_netclass_ignore_invalid_speed"
+    )]
     pub netclass_ignore_invalid_speed: bool,
-    #[arg(long = "no-collector.netclass.ignore-invalid-speed", hide = true, overrides_with = "netclass_ignore_invalid_speed")]
+    #[arg(
+        long = "no-collector.netclass.ignore-invalid-speed",
+        hide = true,
+        overrides_with = "netclass_ignore_invalid_speed"
+    )]
     pub no_netclass_ignore_invalid_speed: bool,
     /// Use netlink to gather stats instead of /proc/net/dev (ignis reads the same link attributes from sysfs).
-    #[arg(long = "collector.netclass.netlink", overrides_with = "no_netclass_netlink")]
+    #[arg(
+        long = "collector.netclass.netlink",
+        overrides_with = "no_netclass_netlink"
+    )]
     pub netclass_netlink: bool,
-    #[arg(long = "no-collector.netclass.netlink", hide = true, overrides_with = "netclass_netlink")]
+    #[arg(
+        long = "no-collector.netclass.netlink",
+        hide = true,
+        overrides_with = "netclass_netlink"
+    )]
     pub no_netclass_netlink: bool,
     /// Expose the statistics for each network device, replacing netdev collector (with --collector.netclass.netlink).
-    #[arg(long = "collector.netclass_rtnl.with-stats", overrides_with = "no_netclass_rtnl_with_stats")]
+    #[arg(
+        long = "collector.netclass_rtnl.with-stats",
+        overrides_with = "no_netclass_rtnl_with_stats"
+    )]
     pub netclass_rtnl_with_stats: bool,
-    #[arg(long = "no-collector.netclass_rtnl.with-stats", hide = true, overrides_with = "netclass_rtnl_with_stats")]
+    #[arg(
+        long = "no-collector.netclass_rtnl.with-stats",
+        hide = true,
+        overrides_with = "netclass_rtnl_with_stats"
+    )]
     pub no_netclass_rtnl_with_stats: bool,
     /// Regexp of power supplies to ignore for powersupplyclass collector.
     #[arg(
@@ -245,30 +292,65 @@ pub struct Args {
     )]
     pub tapestats_ignored: String,
     /// Enables the zone label on rapl metrics.
-    #[arg(long = "collector.rapl.enable-zone-label", overrides_with = "no_rapl_zone_label")]
+    #[arg(
+        long = "collector.rapl.enable-zone-label",
+        overrides_with = "no_rapl_zone_label"
+    )]
     pub rapl_zone_label: bool,
-    #[arg(long = "no-collector.rapl.enable-zone-label", hide = true, overrides_with = "rapl_zone_label")]
+    #[arg(
+        long = "no-collector.rapl.enable-zone-label",
+        hide = true,
+        overrides_with = "rapl_zone_label"
+    )]
     pub no_rapl_zone_label: bool,
     /// Expose expensive priority stats.
-    #[arg(long = "collector.bcache.priorityStats", overrides_with = "no_bcache_priority_stats")]
+    #[arg(
+        long = "collector.bcache.priorityStats",
+        overrides_with = "no_bcache_priority_stats"
+    )]
     pub bcache_priority_stats: bool,
-    #[arg(long = "no-collector.bcache.priorityStats", hide = true, overrides_with = "bcache_priority_stats")]
+    #[arg(
+        long = "no-collector.bcache.priorityStats",
+        hide = true,
+        overrides_with = "bcache_priority_stats"
+    )]
     pub no_bcache_priority_stats: bool,
     /// Collect address-info for every device.
-    #[arg(long = "collector.netdev.address-info", overrides_with = "no_netdev_address_info")]
+    #[arg(
+        long = "collector.netdev.address-info",
+        overrides_with = "no_netdev_address_info"
+    )]
     pub netdev_address_info: bool,
-    #[arg(long = "no-collector.netdev.address-info", hide = true, overrides_with = "netdev_address_info")]
+    #[arg(
+        long = "no-collector.netdev.address-info",
+        hide = true,
+        overrides_with = "netdev_address_info"
+    )]
     pub no_netdev_address_info: bool,
     /// Use (incompatible) metric names that provide more detailed stats on Linux.
-    #[arg(long = "collector.netdev.enable-detailed-metrics", overrides_with = "no_netdev_detailed")]
+    #[arg(
+        long = "collector.netdev.enable-detailed-metrics",
+        overrides_with = "no_netdev_detailed"
+    )]
     pub netdev_detailed: bool,
-    #[arg(long = "no-collector.netdev.enable-detailed-metrics", hide = true, overrides_with = "netdev_detailed")]
+    #[arg(
+        long = "no-collector.netdev.enable-detailed-metrics",
+        hide = true,
+        overrides_with = "netdev_detailed"
+    )]
     pub no_netdev_detailed: bool,
     /// Use netlink to gather stats instead of /proc/net/dev (default: enabled; ignis reads the same rtnl_link_stats64 counters from sysfs).
-    #[arg(long = "collector.netdev.netlink", overrides_with = "no_netdev_netlink")]
+    #[arg(
+        long = "collector.netdev.netlink",
+        overrides_with = "no_netdev_netlink"
+    )]
     pub netdev_netlink: bool,
     /// kingpin-style negation of --collector.netdev.netlink (default: enabled).
-    #[arg(long = "no-collector.netdev.netlink", hide = true, overrides_with = "netdev_netlink")]
+    #[arg(
+        long = "no-collector.netdev.netlink",
+        hide = true,
+        overrides_with = "netdev_netlink"
+    )]
     pub no_netdev_netlink: bool,
     /// Comma separated list for IPVS backend stats labels.
     #[arg(
@@ -279,12 +361,20 @@ pub struct Args {
     pub ipvs_backend_labels: String,
     /// [EXPERIMENTAL] Path to configuration file that can enable TLS or authentication (exporter-toolkit
     /// web config: tls_server_config, basic_auth_users, http_server_config).
-    #[arg(long = "web.config.file", default_value = "", overrides_with = "web_config_file")]
+    #[arg(
+        long = "web.config.file",
+        default_value = "",
+        overrides_with = "web_config_file"
+    )]
     pub web_config_file: String,
     /// Use systemd socket activation listeners instead of port listeners (Linux only).
     #[arg(long = "web.systemd-socket", overrides_with = "no_web_systemd_socket")]
     pub web_systemd_socket: bool,
-    #[arg(long = "no-web.systemd-socket", hide = true, overrides_with = "web_systemd_socket")]
+    #[arg(
+        long = "no-web.systemd-socket",
+        hide = true,
+        overrides_with = "web_systemd_socket"
+    )]
     pub no_web_systemd_socket: bool,
     /// Only log messages with the given severity or above. One of: [debug, info, warn, error].
     #[arg(
@@ -304,7 +394,11 @@ pub struct Args {
     pub log_format: String,
     /// The target number of CPUs Go would run on (GOMAXPROCS). Accepted for compatibility; ignis's
     /// runtime size is fixed by the binary (one worker thread for `ignis-node-exporter`).
-    #[arg(long = "runtime.gomaxprocs", default_value_t = 1, overrides_with = "runtime_gomaxprocs")]
+    #[arg(
+        long = "runtime.gomaxprocs",
+        default_value_t = 1,
+        overrides_with = "runtime_gomaxprocs"
+    )]
     pub runtime_gomaxprocs: i64,
     /// Show application version.
     #[arg(long = "version")]

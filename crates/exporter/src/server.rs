@@ -222,13 +222,16 @@ fn systemd_listeners() -> Result<Vec<tokio::net::TcpListener>, ExporterError> {
         std_l
             .set_nonblocking(true)
             .map_err(|e| err(&format!("fd {fd}: {e}")))?;
-        v.push(tokio::net::TcpListener::from_std(std_l).map_err(|e| err(&format!("fd {fd}: {e}")))?);
+        v.push(
+            tokio::net::TcpListener::from_std(std_l).map_err(|e| err(&format!("fd {fd}: {e}")))?,
+        );
     }
     Ok(v)
 }
 
 pub async fn run(args: Args) -> Result<(), ExporterError> {
-    let web_config = (!args.web_config_file.is_empty()).then(|| PathBuf::from(&args.web_config_file));
+    let web_config =
+        (!args.web_config_file.is_empty()).then(|| PathBuf::from(&args.web_config_file));
     // Validate the web config before serving (exporter-toolkit fails at startup on a bad file).
     let tls = match &web_config {
         Some(p) => {

@@ -207,9 +207,8 @@ impl WebConfig {
     /// exporter-toolkit's validateUsers: every password must be a bcrypt hash with a valid cost.
     pub fn validate_users(&self) -> Result<(), WebConfigError> {
         for (user, hash) in &self.users {
-            bcrypt_cost(hash).map_err(|m| {
-                WebConfigError::Invalid(format!("basic_auth_users: {user}: {m}"))
-            })?;
+            bcrypt_cost(hash)
+                .map_err(|m| WebConfigError::Invalid(format!("basic_auth_users: {user}: {m}")))?;
         }
         Ok(())
     }
@@ -425,7 +424,12 @@ impl AuthCache {
             None => (FAKE_HASH, false),
         };
         let key = (user, hash.to_string(), pass);
-        if let Some(&ok) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(&ok) = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return ok && valid_user;
         }
         let ok = {
@@ -485,7 +489,9 @@ mod tests {
     fn bcrypt_costs() {
         assert_eq!(bcrypt_cost(FAKE_HASH), Ok(10));
         assert!(bcrypt_cost("plaintext").is_err());
-        assert!(bcrypt_cost("$2y$99$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi").is_err());
+        assert!(
+            bcrypt_cost("$2y$99$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi").is_err()
+        );
     }
 
     #[test]

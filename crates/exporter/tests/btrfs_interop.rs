@@ -139,8 +139,14 @@ fn btrfs_device_stats_match_node_exporter_on_a_loop_mount() {
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    assert!(wait_ready(ne_port, Duration::from_secs(15)), "node_exporter did not start");
-    assert!(wait_ready(ig_port, Duration::from_secs(5)), "ignis exporter did not start");
+    assert!(
+        wait_ready(ne_port, Duration::from_secs(15)),
+        "node_exporter did not start"
+    );
+    assert!(
+        wait_ready(ig_port, Duration::from_secs(5)),
+        "ignis exporter did not start"
+    );
 
     // Background commits can move allocation numbers between the two scrapes; retry a few times.
     let mut last = (Vec::new(), Vec::new());
@@ -149,12 +155,16 @@ fn btrfs_device_stats_match_node_exporter_on_a_loop_mount() {
         let ig = btrfs_lines(&http_get(ig_port, "/metrics", "").expect("ig").2);
         if ne == ig {
             assert!(
-                ig.iter().any(|l| l.starts_with("node_btrfs_device_errors_total{")),
+                ig.iter()
+                    .any(|l| l.starts_with("node_btrfs_device_errors_total{")),
                 "node_exporter's ioctl path did not run either:\n{}",
                 ig.join("\n")
             );
             let per_dev = ig.iter().filter(|l| l.contains("btrfs_dev_uuid=")).count();
-            println!("btrfs: {} identical lines, {per_dev} of them per-device ioctl stats", ig.len());
+            println!(
+                "btrfs: {} identical lines, {per_dev} of them per-device ioctl stats",
+                ig.len()
+            );
             return;
         }
         last = (ne, ig);

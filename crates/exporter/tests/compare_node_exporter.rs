@@ -282,7 +282,8 @@ fn fixture_output_matches_live_node_exporter() {
     }
     let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     // Empty directories git cannot store (kept in step with fixtures_scrape.rs).
-    std::fs::create_dir_all(f.join("sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d/features")).expect("mkdir");
+    std::fs::create_dir_all(f.join("sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d/features"))
+        .expect("mkdir");
     let f = f.display();
     let flags = vec![
         format!("--path.procfs={f}/proc"),

@@ -24,7 +24,8 @@ struct Cli {
 }
 
 /// Empty directories of the fixture trees, which git cannot store; created before use.
-pub const EMPTY_FIXTURE_DIRS: &[&str] = &["sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d/features"];
+pub const EMPTY_FIXTURE_DIRS: &[&str] =
+    &["sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d/features"];
 
 pub fn fixture_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -62,9 +62,13 @@ fn node_exporter_flags_are_accepted() {
         .arg("--help")
         .output()
         .expect("run node_exporter --help");
-    let help = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let help =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let flags = help_flags(&help);
-    assert!(flags.len() > 100, "could not parse node_exporter --help:\n{help}");
+    assert!(
+        flags.len() > 100,
+        "could not parse node_exporter --help:\n{help}"
+    );
     let ours: Vec<&str> = exporter::COLLECTORS.iter().map(|c| c.name).collect();
 
     let mut failures = Vec::new();
@@ -75,8 +79,8 @@ fn node_exporter_flags_are_accepted() {
             continue; // clap's own
         }
         let coll = collector_of(name);
-        let is_enable_flag = coll
-            .is_some_and(|c| c != "disable-defaults" && name == &format!("collector.{c}"));
+        let is_enable_flag =
+            coll.is_some_and(|c| c != "disable-defaults" && name == &format!("collector.{c}"));
         let in_scope = match coll {
             None => true,
             Some("disable-defaults") => true,
@@ -104,7 +108,9 @@ fn node_exporter_flags_are_accepted() {
                     let r = exporter::router(&cli.args);
                     if unimplemented_enable {
                         if r.is_ok() {
-                            failures.push(format!("{f}: enabling an unimplemented collector must fail"));
+                            failures.push(format!(
+                                "{f}: enabling an unimplemented collector must fail"
+                            ));
                         }
                     } else if let Err(e) = r {
                         failures.push(format!("{f}: accepted but configuration fails: {e}"));
@@ -131,23 +137,42 @@ fn node_exporter_flags_are_accepted() {
 
 #[test]
 fn kingpin_later_flag_wins() {
-    let a = Cli::parse_from(["ignis", "--no-collector.netdev.netlink", "--collector.netdev.netlink"]);
+    let a = Cli::parse_from([
+        "ignis",
+        "--no-collector.netdev.netlink",
+        "--collector.netdev.netlink",
+    ]);
     assert!(!a.args.no_netdev_netlink);
-    let a = Cli::parse_from(["ignis", "--collector.netdev.netlink", "--no-collector.netdev.netlink"]);
+    let a = Cli::parse_from([
+        "ignis",
+        "--collector.netdev.netlink",
+        "--no-collector.netdev.netlink",
+    ]);
     assert!(a.args.no_netdev_netlink);
     let a = Cli::parse_from(["ignis", "--collector.cpu.info", "--no-collector.cpu.info"]);
     assert!(!a.args.cpu_info);
     let a = Cli::parse_from(["ignis", "--no-collector.systemd"]);
-    assert!(exporter::router(&a.args).is_ok(), "disabling an absent collector is fine");
+    assert!(
+        exporter::router(&a.args).is_ok(),
+        "disabling an absent collector is fine"
+    );
     let a = Cli::parse_from(["ignis", "--collector.systemd", "--no-collector.systemd"]);
     assert!(exporter::router(&a.args).is_ok());
     let a = Cli::parse_from(["ignis", "--collector.systemd"]);
-    let e = exporter::router(&a.args).err().expect("refused");
+    let Err(e) = exporter::router(&a.args) else {
+        panic!("enabling an unimplemented collector must be refused");
+    };
     assert!(e.to_string().contains("systemd"), "{e}");
-    let a = Cli::parse_from(["ignis", "--web.listen-address=:1", "--web.listen-address=:2"]);
+    let a = Cli::parse_from([
+        "ignis",
+        "--web.listen-address=:1",
+        "--web.listen-address=:2",
+    ]);
     assert_eq!(a.args.listen_address, [":1", ":2"], "repeatable as in 1.5");
     assert!(Cli::try_parse_from(["ignis", "--log.level=verbose"]).is_err());
-    assert!(Cli::try_parse_from(["ignis", "--collector.ipvs.backend-labels=nope"])
-        .map(|c| exporter::router(&c.args).is_err())
-        .unwrap_or(false));
+    assert!(
+        Cli::try_parse_from(["ignis", "--collector.ipvs.backend-labels=nope"])
+            .map(|c| exporter::router(&c.args).is_err())
+            .unwrap_or(false)
+    );
 }

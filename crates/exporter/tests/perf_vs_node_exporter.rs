@@ -125,7 +125,9 @@ fn scrape_latency_and_rss_vs_node_exporter() {
     // build (opt-level 1, ~1.3x the code) sits right at the bar without saying anything about the
     // product; there the number is printed, not asserted.
     if cfg!(debug_assertions) {
-        println!("  (debug build: RSS ratio printed only; the 0.5x bar is asserted in release builds)");
+        println!(
+            "  (debug build: RSS ratio printed only; the 0.5x bar is asserted in release builds)"
+        );
     } else {
         assert!(
             rss_ig * 2 <= rss_ne,

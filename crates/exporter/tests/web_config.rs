@@ -37,9 +37,8 @@ fn write_certs(dir: &Path, cn: &str) -> String {
         .push(DnType::CommonName, format!("{cn} CA"));
     let ca = ca_params.self_signed(&ca_key).expect("ca cert");
     let key = KeyPair::generate().expect("leaf key");
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("leaf params");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("leaf params");
     params.distinguished_name.push(DnType::CommonName, cn);
     let leaf = params.signed_by(&key, &ca, &ca_key).expect("leaf cert");
     std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("write cert");
@@ -73,13 +72,18 @@ async fn probe(
             .unwrap_or("")
             .to_string()
     };
-    let (st, www, xfo) = (r.status().as_u16(), h("www-authenticate"), h("x-frame-options"));
+    let (st, www, xfo) = (
+        r.status().as_u16(),
+        h("www-authenticate"),
+        h("x-frame-options"),
+    );
     let body = r.text().await?;
     Ok((st, www, xfo, body.contains("node_load1")))
 }
 
 async fn wait_tls(c: &reqwest::Client, url: &str) {
-    for _ in 0..100 {
+    // Generous: the shared test machine can be very loaded.
+    for _ in 0..300 {
         if c.get(url).send().await.is_ok() {
             return;
         }
@@ -118,7 +122,13 @@ fn tls_and_basic_auth_from_web_config() {
         "--collector.disable-defaults".into(),
         "--collector.loadavg".into(),
     ]);
-    let server = rt.spawn(exporter::run(cli.args));
+    let server = rt.spawn(async move {
+        let r = exporter::run(cli.args).await;
+        if let Err(e) = &r {
+            eprintln!("ignis exporter stopped: {e}");
+        }
+        r
+    });
     let c = client(&ca);
     let url = format!("https://127.0.0.1:{port}/metrics");
     rt.block_on(async {
@@ -127,9 +137,23 @@ fn tls_and_basic_auth_from_web_config() {
         assert_eq!(no_auth.0, 401);
         assert_eq!(no_auth.1, "Basic");
         assert_eq!(no_auth.2, "deny", "configured header also on 401");
-        assert_eq!(probe(&c, &url, Some(("alice", "wrong"))).await.expect("wrong").0, 401);
-        assert_eq!(probe(&c, &url, Some(("mallory", "s3cret"))).await.expect("user").0, 401);
-        let ok = probe(&c, &url, Some(("alice", "s3cret"))).await.expect("ok");
+        assert_eq!(
+            probe(&c, &url, Some(("alice", "wrong")))
+                .await
+                .expect("wrong")
+                .0,
+            401
+        );
+        assert_eq!(
+            probe(&c, &url, Some(("mallory", "s3cret")))
+                .await
+                .expect("user")
+                .0,
+            401
+        );
+        let ok = probe(&c, &url, Some(("alice", "s3cret")))
+            .await
+            .expect("ok");
         assert_eq!((ok.0, ok.2.as_str(), ok.3), (200, "deny", true));
         // Plain HTTP on the TLS port gets no HTTP answer.
         let plain = reqwest::Client::new()
@@ -142,18 +166,35 @@ fn tls_and_basic_auth_from_web_config() {
         // Rotate the certificate (new CA): new connections use it without a restart.
         let ca2 = write_certs(dir.path(), "second");
         let c2 = client(&ca2);
-        let rotated = probe(&c2, &url, Some(("alice", "s3cret"))).await.expect("rotated");
+        let rotated = probe(&c2, &url, Some(("alice", "s3cret")))
+            .await
+            .expect("rotated");
         assert_eq!(rotated.0, 200);
-        assert!(client(&ca).get(&url).send().await.is_err(), "old CA must no longer verify");
+        assert!(
+            client(&ca).get(&url).send().await.is_err(),
+            "old CA must no longer verify"
+        );
     });
     server.abort();
 
     // Bad files are refused at startup.
     for (name, text) in [
-        ("plain.yml", "basic_auth_users:\n  bob: notahash\n".to_string()),
-        ("unknown.yml", "tls_server_config:\n  certfile: x\n".to_string()),
-        ("nokey.yml", "tls_server_config:\n  cert_file: cert.pem\n".to_string()),
-        ("missing.yml", "tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n".to_string()),
+        (
+            "plain.yml",
+            "basic_auth_users:\n  bob: notahash\n".to_string(),
+        ),
+        (
+            "unknown.yml",
+            "tls_server_config:\n  certfile: x\n".to_string(),
+        ),
+        (
+            "nokey.yml",
+            "tls_server_config:\n  cert_file: cert.pem\n".to_string(),
+        ),
+        (
+            "missing.yml",
+            "tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n".to_string(),
+        ),
     ] {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write");
@@ -192,7 +233,11 @@ fn tls_and_basic_auth_from_web_config() {
         for auth in [None, Some(("alice", "wrong")), Some(("alice", "s3cret"))] {
             let ne = probe(&c, &ne_url, auth).await.expect("node_exporter");
             println!("node_exporter with {auth:?}: {ne:?}");
-            let expected = if auth == Some(("alice", "s3cret")) { 200 } else { 401 };
+            let expected = if auth == Some(("alice", "s3cret")) {
+                200
+            } else {
+                401
+            };
             assert_eq!(ne.0, expected, "node_exporter answers as ignis does");
             assert_eq!(ne.2, "deny");
             if expected == 401 {

@@ -245,7 +245,8 @@ impl Collector for Bcache {
                     value(&cd.join("written"))?,
                 );
                 if cfg.bcache_priority_stats {
-                    let (unused, metadata) = priority_stats(&cd.join("priority_stats"), &mut s.buf)?;
+                    let (unused, metadata) =
+                        priority_stats(&cd.join("priority_stats"), &mut s.buf)?;
                     emit(
                         out,
                         "priority_stats_unused_percent",

@@ -19,7 +19,10 @@ pub struct Btrfs;
 const ERROR_TYPES: [&str; 5] = ["write", "read", "flush", "corruption", "generation"];
 
 /// Per-device ioctl statistics by filesystem id (hex, no dashes), as node_exporter's getIoctlStats.
-fn ioctl_stats(cfg: &Config, buf: &mut Vec<u8>) -> Result<HashMap<String, Vec<DevStats>>, CollectError> {
+fn ioctl_stats(
+    cfg: &Config,
+    buf: &mut Vec<u8>,
+) -> Result<HashMap<String, Vec<DevStats>>, CollectError> {
     let p1 = cfg.proc("1/mounts");
     let text = match read_str(&p1, buf) {
         Ok(t) => t,

@@ -139,8 +139,18 @@ impl Collector for Netclass {
 const RTNL_PROPS: [(&str, &str, MetricType, Option<i64>); 13] = [
     ("carrier", "carrier", Gauge, Some(0)),
     ("carrier_changes_total", "carrier_changes", Counter, Some(0)),
-    ("carrier_up_changes_total", "carrier_up_count", Counter, Some(0)),
-    ("carrier_down_changes_total", "carrier_down_count", Counter, Some(0)),
+    (
+        "carrier_up_changes_total",
+        "carrier_up_count",
+        Counter,
+        Some(0),
+    ),
+    (
+        "carrier_down_changes_total",
+        "carrier_down_count",
+        Counter,
+        Some(0),
+    ),
     ("flags", "flags", Gauge, None),
     ("iface_id", "ifindex", Gauge, None),
     ("iface_link_mode", "link_mode", Gauge, None),
@@ -227,7 +237,14 @@ fn rtnl_update(cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), 
         // scales like any other speed.
         if let Some(v) = attr("speed").and_then(|v| parse_int_auto(&v)) {
             let mbit = v as i32 as u32 as u64;
-            prop(out, &mut s.name, "speed_bytes", Gauge, dev, (mbit * 1000 * 1000 / 8) as f64);
+            prop(
+                out,
+                &mut s.name,
+                "speed_bytes",
+                Gauge,
+                dev,
+                (mbit * 1000 * 1000 / 8) as f64,
+            );
         }
         let oper = attr("operstate").unwrap_or_else(|| "unknown".to_string());
         out.emit(
@@ -263,7 +280,9 @@ fn rtnl_update(cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), 
             ],
             1.0,
         );
-        let carrier = attr("carrier").and_then(|v| parse_int_auto(&v)).unwrap_or(0);
+        let carrier = attr("carrier")
+            .and_then(|v| parse_int_auto(&v))
+            .unwrap_or(0);
         for (key, file, typ, default) in RTNL_PROPS {
             let Some(mut v) = attr(file).and_then(|v| parse_int_auto(&v)).or(default) else {
                 continue;
@@ -275,7 +294,9 @@ fn rtnl_update(cfg: &Config, s: &mut Scratch, out: &mut Registry) -> Result<(), 
         }
         if cfg.netclass_rtnl_with_stats {
             for (key, file) in RTNL_STATS {
-                if let Some(v) = attr(&format!("statistics/{file}")).and_then(|v| v.parse::<u64>().ok()) {
+                if let Some(v) =
+                    attr(&format!("statistics/{file}")).and_then(|v| v.parse::<u64>().ok())
+                {
                     prop(out, &mut s.name, key, Gauge, dev, v as f64);
                 }
             }

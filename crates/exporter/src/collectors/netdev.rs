@@ -155,9 +155,9 @@ impl Collector for Netdev {
             }
         }
         if cfg.netdev_address_info {
-            for (dev, addr, prefix) in interface_addresses()
-                .map_err(|e| CollectError::Other(format!("could not get network interfaces: {e}")))?
-            {
+            for (dev, addr, prefix) in interface_addresses().map_err(|e| {
+                CollectError::Other(format!("could not get network interfaces: {e}"))
+            })? {
                 let mut b = itoa_buf();
                 out.emit(
                     "node_network_address_info",
@@ -312,7 +312,8 @@ mod tests {
     fn loopback_has_an_address() {
         let a = interface_addresses().expect("getifaddrs");
         assert!(
-            a.iter().any(|(_, ip, p)| ip.is_loopback() && (*p == 8 || *p == 128)),
+            a.iter()
+                .any(|(_, ip, p)| ip.is_loopback() && (*p == 8 || *p == 128)),
             "{a:?}"
         );
     }

@@ -297,7 +297,10 @@ impl Collector for Textfile {
                                         if f.samples.is_empty() {
                                             continue;
                                         }
-                                        files_of.entry(name.clone()).or_default().push(pstr.clone());
+                                        files_of
+                                            .entry(name.clone())
+                                            .or_default()
+                                            .push(pstr.clone());
                                         parsed.push((name, f));
                                     }
                                     match mtime_secs(&p) {
@@ -407,7 +410,11 @@ mod tests {
     #[test]
     fn directory_flag_is_a_glob() {
         let d = tempfile::tempdir().expect("tempdir");
-        for (sub, body) in [("jobs1", "a_total 1\n"), ("jobs2", "b_total 2\n"), ("other", "c_total 3\n")] {
+        for (sub, body) in [
+            ("jobs1", "a_total 1\n"),
+            ("jobs2", "b_total 2\n"),
+            ("other", "c_total 3\n"),
+        ] {
             std::fs::create_dir(d.path().join(sub)).expect("mkdir");
             std::fs::write(d.path().join(sub).join("m.prom"), body).expect("write");
         }
@@ -416,19 +423,29 @@ mod tests {
         let cfg = Config::from_args(&args).expect("config");
         let mut r = Registry::new();
         r.begin();
-        Textfile.update(&cfg, &mut Scratch::default(), &mut r).expect("update");
+        Textfile
+            .update(&cfg, &mut Scratch::default(), &mut r)
+            .expect("update");
         let mut out = Vec::new();
         r.write(crate::expo::Format::Text, &mut out);
         let text = String::from_utf8(out).expect("utf8");
-        assert!(text.contains("a_total 1") && text.contains("b_total 2"), "{text}");
+        assert!(
+            text.contains("a_total 1") && text.contains("b_total 2"),
+            "{text}"
+        );
         assert!(!text.contains("c_total"), "{text}");
-        assert!(text.contains(&format!("file=\"{}/jobs2/m.prom\"", d.path().display())), "{text}");
+        assert!(
+            text.contains(&format!("file=\"{}/jobs2/m.prom\"", d.path().display())),
+            "{text}"
+        );
         assert!(text.contains("node_textfile_scrape_error 0"), "{text}");
         // A pattern matching nothing is one literal (missing) directory: scrape error 1.
         args.textfile_directory = format!("{}/none*", d.path().display());
         let cfg = Config::from_args(&args).expect("config");
         r.begin();
-        Textfile.update(&cfg, &mut Scratch::default(), &mut r).expect("update");
+        Textfile
+            .update(&cfg, &mut Scratch::default(), &mut r)
+            .expect("update");
         let mut out = Vec::new();
         r.write(crate::expo::Format::Text, &mut out);
         assert!(String::from_utf8_lossy(&out).contains("node_textfile_scrape_error 1"));
