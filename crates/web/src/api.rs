@@ -5,13 +5,17 @@ use crate::json::{self, push_labels, push_point, push_str, push_str_array, push_
 use crate::params::{parse_duration, parse_time, MAX_TIME, MIN_TIME};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, Extensions, HeaderMap, Method, Uri};
 use axum::response::Response;
 use model::Matcher;
 use promql::{QueryOpts, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+pub mod admin;
+mod querylog;
+pub use querylog::QueryLog;
 
 /// Request parameters from the query string and, for form-encoded POSTs, the body (as Prometheus's
 /// `r.FormValue`/`r.Form`: body values first, then URL values).
@@ -146,25 +150,140 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("query task failed: {e}")))
 }
 
+/// Who asked, for the query log's `httpRequest` (Prometheus's `ContextFromRequest`).
+struct Origin {
+    client_ip: String,
+    method: String,
+    path: String,
+}
+
+impl Origin {
+    fn new(method: &Method, uri: &Uri, ext: &Extensions) -> Origin {
+        // Present when the server is served with connect info; Prometheus logs "" when it has no address.
+        let client_ip = ext
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        Origin { client_ip, method: method.as_str().to_string(), path: uri.path().to_string() }
+    }
+}
+
+/// One query as the engine sees it: instant when `step == 0`.
+struct QuerySpec {
+    expr: String,
+    start: i64,
+    end: i64,
+    step: i64,
+}
+
+/// Runs a query on a blocking thread, cancelled when the client goes away; counts it in
+/// `prometheus_engine_*` and writes it to the query log.
+async fn run_query(
+    st: &Arc<AppState>,
+    p: &Params,
+    spec: QuerySpec,
+    origin: Origin,
+) -> Result<Response, ApiError> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(cancel.clone());
+    let opts = query_opts(p, &cancel)?;
+    let st2 = st.clone();
+    let res = run_blocking(move || {
+        let q = st2.queryable();
+        let res = counted(&st2, || {
+            if spec.step == 0 {
+                st2.engine.instant_query(q.as_ref(), &spec.expr, spec.start, &opts)
+            } else {
+                st2.engine.range_query(q.as_ref(), &spec.expr, spec.start, spec.end, spec.step, &opts)
+            }
+        });
+        log_query(&st2, &spec, &origin, &res);
+        res
+    })
+    .await?;
+    let res = res.map_err(map_query_error)?;
+    Ok(success(with_stats(render_value(&res.value), &res, p), &res.warnings))
+}
+
+/// Writes the query log line. As Prometheus, queries refused before execution (parse and parameter errors,
+/// `bad_data`) are not logged; executed ones are, failed ones with their `error`.
+fn log_query(
+    st: &AppState,
+    spec: &QuerySpec,
+    origin: &Origin,
+    res: &Result<promql::QueryResult, promql::QueryError>,
+) {
+    let cfg = st.config.read().clone();
+    let err_text;
+    let no_stats = promql::QueryStats::default();
+    let (stats, error) = match res {
+        Ok(r) => (&r.stats, None),
+        Err(e) if e.error_type() == "bad_data" => return,
+        Err(e) => {
+            err_text = e.to_string();
+            (&no_stats, Some(err_text.as_str()))
+        }
+    };
+    st.engine_metrics.query_log.log(
+        &cfg,
+        &querylog::Entry {
+            query: &spec.expr,
+            start_ms: spec.start,
+            end_ms: spec.end,
+            step_ms: spec.step,
+            error,
+            stats,
+            origin: Some(querylog::HttpOrigin {
+                client_ip: &origin.client_ip,
+                method: &origin.method,
+                path: &origin.path,
+            }),
+        },
+    );
+}
+
 pub async fn query(
     State(st): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    ext: Extensions,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
     let expr = p.get("query").unwrap_or("").to_string();
     let t = p.time_or("time", now_ms())?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancel.clone());
-    let opts = query_opts(&p, &cancel)?;
-    let st2 = st.clone();
-    let res =
-        run_blocking(move || counted(&st2, || st2.engine.instant_query(st2.queryable().as_ref(), &expr, t, &opts)))
-            .await?;
-    let res = res.map_err(map_query_error)?;
-    Ok(success(with_stats(render_value(&res.value), &res, &p), &res.warnings))
+    let origin = Origin::new(&method, &uri, &ext);
+    run_query(&st, &p, QuerySpec { expr, start: t, end: t, step: 0 }, origin).await
+}
+
+/// Prometheus's `stats` JSON object (timings in seconds, then samples).
+pub(crate) fn push_stats(out: &mut String, st: &promql::QueryStats) {
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    out.push_str(r#"{"timings":{"evalTotalTime":"#);
+    push_json_f64(out, secs(st.prepare_time + st.eval_time));
+    out.push_str(r#","resultSortTime":0,"queryPreparationTime":"#);
+    push_json_f64(out, secs(st.prepare_time));
+    out.push_str(r#","innerEvalTime":"#);
+    push_json_f64(out, secs(st.eval_time));
+    out.push_str(r#","execQueueTime":"#);
+    push_json_f64(out, secs(st.queue_time));
+    out.push_str(r#","execTotalTime":"#);
+    push_json_f64(out, secs(st.queue_time + st.prepare_time + st.eval_time));
+    out.push_str(&format!(
+        r#"}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}"#,
+        st.total_samples, st.peak_samples
+    ));
+}
+
+/// A JSON number as Go's encoding/json writes a float64: plain decimal, exponent form below 1e-6.
+fn push_json_f64(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    if v != 0.0 && v.abs() < 1e-6 {
+        let _ = write!(out, "{v:e}");
+    } else {
+        let _ = write!(out, "{v}");
+    }
 }
 
 /// Adds `"stats"` to the data object when the request has a non-empty `stats` parameter, as Prometheus does.
@@ -172,19 +291,10 @@ fn with_stats(mut data: String, res: &promql::QueryResult, p: &Params) -> String
     if p.get("stats").is_none_or(|s| s.is_empty()) {
         return data;
     }
-    let st = &res.stats;
-    let secs = |d: std::time::Duration| d.as_secs_f64();
     data.pop(); // the closing '}' of the data object
-    data.push_str(&format!(
-        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}}}"#,
-        secs(st.prepare_time + st.eval_time),
-        secs(st.prepare_time),
-        secs(st.eval_time),
-        secs(st.queue_time),
-        secs(st.queue_time + st.prepare_time + st.eval_time),
-        st.total_samples,
-        st.peak_samples
-    ));
+    data.push_str(r#","stats":"#);
+    push_stats(&mut data, &res.stats);
+    data.push('}');
     data
 }
 
@@ -217,6 +327,7 @@ pub async fn query_range(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    ext: Extensions,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
@@ -240,16 +351,8 @@ pub async fn query_range(
         ));
     }
     let expr = p.get("query").unwrap_or("").to_string();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancel.clone());
-    let opts = query_opts(&p, &cancel)?;
-    let st2 = st.clone();
-    let res = run_blocking(move || {
-        counted(&st2, || st2.engine.range_query(st2.queryable().as_ref(), &expr, start, end, step, &opts))
-    })
-    .await?;
-    let res = res.map_err(map_query_error)?;
-    Ok(success(with_stats(render_value(&res.value), &res, &p), &res.warnings))
+    let origin = Origin::new(&method, &uri, &ext);
+    run_query(&st, &p, QuerySpec { expr, start, end, step }, origin).await
 }
 
 /// Parses each `match[]` selector into matchers.
