@@ -333,6 +333,30 @@ impl LabelsBuilder {
         self.pairs.extend(base.iter().map(|l| (l.name.to_string(), l.value.to_string())));
     }
 
+    /// Replaces the contents with `pairs`, which must be sorted by name with unique names (debug builds
+    /// check). Unlike [`LabelsBuilder::reset`] it takes plain string pairs (e.g. freshly parsed ones) and
+    /// reuses the builder's existing string buffers, so a builder kept across calls allocates only when a
+    /// label outgrows its slot. Empty values are kept, as with `reset`.
+    pub fn reset_sorted<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(&mut self, pairs: I) {
+        let mut n = 0;
+        for (name, value) in pairs {
+            debug_assert!(
+                n == 0 || self.pairs[n - 1].0.as_str() < name,
+                "BUG: reset_sorted pairs not sorted/unique at {name:?}"
+            );
+            if let Some(slot) = self.pairs.get_mut(n) {
+                slot.0.clear();
+                slot.0.push_str(name);
+                slot.1.clear();
+                slot.1.push_str(value);
+            } else {
+                self.pairs.push((name.to_string(), value.to_string()));
+            }
+            n += 1;
+        }
+        self.pairs.truncate(n);
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.binary_search_by(|p| p.0.as_str().cmp(name)).ok().map(|i| self.pairs[i].1.as_str())
     }
@@ -419,6 +443,22 @@ macro_rules! labels {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn reset_sorted_reuses_and_matches_reset() {
+        let mut b = LabelsBuilder::new();
+        b.reset_sorted([("__name__", "up"), ("a", ""), ("job", "x")]);
+        assert_eq!(b.build(), Labels::from_sorted_unchecked([("__name__", "up"), ("a", ""), ("job", "x")]));
+        // Shorter second set: old slots beyond it are gone; result equals `reset` from the same labels.
+        b.set("zz", "1");
+        b.reset_sorted([("b", "2")]);
+        assert_eq!(b.build(), labels! {"b" => "2"});
+        let mut r = LabelsBuilder::new();
+        r.reset(&labels! {"b" => "2"});
+        assert_eq!(b.build(), r.build());
+        b.reset_sorted(std::iter::empty());
+        assert!(b.is_empty());
+    }
 
     #[test]
     fn sorted_and_last_wins() {

@@ -529,7 +529,7 @@ impl<'a> Parser<'a> {
         let mut pairs = Vec::new();
         parse_label_block(&self.buf[lstart..end], Format::OpenMetrics, true, &mut None, &mut pairs)
             .map_err(|m| self.err(format!("{m} in exemplar")))?;
-        let len: usize = pairs.iter().map(|(n, v): &(String, String)| n.chars().count() + v.chars().count()).sum();
+        let len: usize = pairs.iter().map(|(n, v)| n.chars().count() + v.chars().count()).sum();
         if len > 128 {
             return Err(self.err(format!("exemplar labels have {len} runes, exceeding the limit of 128")));
         }
@@ -559,8 +559,15 @@ impl<'a> Parser<'a> {
     /// slow path, taken once per new series text; errors carry the line of the entry last returned.
     pub fn series_labels(&self, series: &[u8]) -> Result<Labels, ParseError> {
         let mut pairs = Vec::new();
-        parse_series_text(series, self.format, &mut pairs).map_err(|m| self.err(m))?;
-        Ok(Labels::from_sorted_unchecked(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))))
+        self.series_pairs(series, &mut pairs)?;
+        Ok(Labels::from_sorted_unchecked(pairs.iter().map(|(n, v)| (&**n, &**v))))
+    }
+
+    /// [`Parser::series_labels`] without building [`Labels`]: fills `pairs` (cleared first) with the sorted,
+    /// unique `(name, value)` pairs, borrowing from `series` unless unescaping changed a string. The scrape
+    /// loop keeps `pairs` across series so a new series costs no allocation here.
+    pub(crate) fn series_pairs<'s>(&self, series: &'s [u8], pairs: &mut Vec<LabelPair<'s>>) -> Result<(), ParseError> {
+        parse_series_text(series, self.format, pairs).map_err(|m| self.err(m))
     }
 }
 
@@ -628,20 +635,24 @@ fn unescape(s: &str, quote: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A parsed label, borrowed from the exposition unless unescaping changed it.
+pub(crate) type LabelPair<'s> = (Cow<'s, str>, Cow<'s, str>);
+
 /// Parses `name{labels}` / `{"name", labels}` into sorted `(name, value)` pairs with `__name__`.
-pub(crate) fn parse_series_text(
-    series: &[u8],
+pub(crate) fn parse_series_text<'s>(
+    series: &'s [u8],
     format: Format,
-    pairs: &mut Vec<(String, String)>,
+    pairs: &mut Vec<LabelPair<'s>>,
 ) -> Result<(), String> {
     pairs.clear();
-    let mut name: Option<String> = None;
+    let mut name: Option<Cow<'s, str>> = None;
     let mut pos = 0;
     if series.first().is_some_and(|&b| b != b'{') {
         while pos < series.len() && is_name_char(series[pos]) {
             pos += 1;
         }
-        name = Some(String::from_utf8_lossy(&series[..pos]).into_owned());
+        // Name characters are ASCII, so this borrows.
+        name = Some(String::from_utf8_lossy(&series[..pos]));
         if format == Format::PromText {
             while pos < series.len() && (series[pos] == b' ' || series[pos] == b'\t') {
                 pos += 1;
@@ -654,7 +665,7 @@ pub(crate) fn parse_series_text(
     let Some(name) = name else {
         return Err(format!("metric name not set while parsing: {}", show(series)));
     };
-    pairs.push((model::METRIC_NAME.to_string(), name));
+    pairs.push((Cow::Borrowed(model::METRIC_NAME), name));
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     for w in pairs.windows(2) {
         if w[0].0 == w[1].0 {
@@ -666,12 +677,12 @@ pub(crate) fn parse_series_text(
 
 /// Parses one `{...}` block (the whole of `b`). A quoted string followed by `,` or `}` sets the metric name
 /// (UTF-8 names), unless `exemplar`.
-fn parse_label_block(
-    b: &[u8],
+fn parse_label_block<'s>(
+    b: &'s [u8],
     format: Format,
     exemplar: bool,
-    name: &mut Option<String>,
-    pairs: &mut Vec<(String, String)>,
+    name: &mut Option<Cow<'s, str>>,
+    pairs: &mut Vec<LabelPair<'s>>,
 ) -> Result<(), String> {
     let prom = format == Format::PromText;
     let ws = |pos: &mut usize| {
@@ -699,13 +710,13 @@ fn parse_label_block(
             let end = scan_quoted(b, pos, true).ok_or_else(|| format!("unterminated string in {}", show(b)))?;
             let raw = std::str::from_utf8(&b[pos + 1..end - 1]).map_err(|_| "invalid UTF-8 label name".to_string())?;
             pos = end;
-            (unescape(raw, true).into_owned(), true)
+            (unescape(raw, true), true)
         } else if is_label_start(b[pos]) {
             let s = pos;
             while pos < b.len() && is_label_char(b[pos]) {
                 pos += 1;
             }
-            (String::from_utf8_lossy(&b[s..pos]).into_owned(), false)
+            (String::from_utf8_lossy(&b[s..pos]), false)
         } else {
             return Err(format!("expected label name, got {} while parsing: {}", show(&b[pos..pos + 1]), show(b)));
         };
@@ -732,7 +743,7 @@ fn parse_label_block(
         let raw = std::str::from_utf8(&b[pos + 1..end - 1])
             .map_err(|_| format!("invalid UTF-8 label value: {}", show(&b[pos..end])))?;
         pos = end;
-        pairs.push((lname, unescape(raw, true).into_owned()));
+        pairs.push((lname, unescape(raw, true)));
         ws(&mut pos);
         if pos < b.len() && b[pos] == b',' {
             pos += 1;

@@ -5,7 +5,7 @@
 //! new series text is fully parsed, relabeled and validated.
 
 use crate::metrics::ScrapeMetrics;
-use crate::parse::{Entry, Format, Parser};
+use crate::parse::{Entry, Format, LabelPair, Parser};
 use crate::target::{Health, Metadata, Target};
 use config::RelabelConfig;
 use model::{AppendError, Appender, Labels, LabelsBuilder, SeriesRef, Storage, STALE_NAN};
@@ -43,6 +43,8 @@ pub(crate) struct ScrapeCache {
     iter: u64,
     successful_count: usize,
     report_refs: [SeriesRef; 5],
+    /// Scratch for labelling new series, kept so a first scrape does not allocate a builder per series.
+    lb: LabelsBuilder,
 }
 
 impl ScrapeCache {
@@ -121,24 +123,28 @@ const REPORT_NAMES: [&str; 5] = [
 ];
 
 /// Prometheus's `mutateSampleLabels`: attach target labels (honouring or exporting conflicts), then metric
-/// relabeling. `None` when dropped.
+/// relabeling. `None` when dropped. `parsed` is the sorted output of [`Parser::series_pairs`]; `target` is
+/// sorted with unique names (it comes from a `Labels`); `lb` is scratch kept across calls so that a new
+/// series costs no allocation before relabeling.
 pub(crate) fn mutate_sample_labels(
-    lset: &Labels,
+    parsed: &[LabelPair<'_>],
     target: &[(String, String)],
     honor: bool,
     rc: &[RelabelConfig],
+    lb: &mut LabelsBuilder,
 ) -> Option<Labels> {
-    let mut lb = LabelsBuilder::from(lset);
-    if honor {
-        for (n, v) in target {
-            if !lset.has(n) {
-                lb.set(n, v);
-            }
-        }
+    debug_assert!(target.windows(2).all(|w| w[0].0 < w[1].0), "BUG: target labels not sorted/unique");
+    let find = |n: &str| parsed.binary_search_by(|p| (*p.0).cmp(n)).ok().map(|i| &*parsed[i].1);
+    // Exported conflicts need renaming; they are rare, so only they take the general path below.
+    let conflict = !honor && target.iter().any(|(n, _)| find(n).is_some_and(|v| !v.is_empty()));
+    if !conflict {
+        // One sorted merge gives exactly what setting each target label on the parsed set would.
+        lb.reset_sorted(MergeTarget { parsed, target, honor });
     } else {
+        lb.reset_sorted(parsed.iter().map(|(n, v)| (&**n, &**v)));
         let mut conflicts: Vec<(&str, &str)> = Vec::new();
         for (n, v) in target {
-            if let Some(ev) = lset.get(n) {
+            if let Some(ev) = find(n) {
                 if !ev.is_empty() {
                     conflicts.push((n, ev));
                 }
@@ -157,11 +163,64 @@ pub(crate) fn mutate_sample_labels(
             }
         }
     }
-    if !config::relabel::relabel_builder(&mut lb, rc) {
+    if !config::relabel::relabel_builder(lb, rc) {
         return None;
     }
     let res = lb.build();
     (!res.is_empty()).then_some(res)
+}
+
+/// Sorted merge of parsed labels and target labels with `LabelsBuilder::set` semantics and no conflicts to
+/// export: with `honor`, a parsed label (even an empty one) wins; without it the target label wins (the parsed
+/// one is then empty). A target label with an empty value adds nothing and, without `honor`, removes the
+/// parsed label of that name.
+struct MergeTarget<'p, 's, 't> {
+    parsed: &'p [LabelPair<'s>],
+    target: &'t [(String, String)],
+    honor: bool,
+}
+
+impl<'p> Iterator for MergeTarget<'p, '_, 'p> {
+    type Item = (&'p str, &'p str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match (self.parsed.first(), self.target.first()) {
+                (None, None) => return None,
+                (Some((n, v)), None) => {
+                    self.parsed = &self.parsed[1..];
+                    return Some((n, v));
+                }
+                (pa, Some((tn, tv))) => {
+                    let ord = pa.map_or(std::cmp::Ordering::Greater, |(n, _)| (**n).cmp(tn.as_str()));
+                    match ord {
+                        std::cmp::Ordering::Less => {
+                            let (n, v) = &self.parsed[0];
+                            self.parsed = &self.parsed[1..];
+                            return Some((n, v));
+                        }
+                        std::cmp::Ordering::Equal => {
+                            let (n, v) = &self.parsed[0];
+                            self.parsed = &self.parsed[1..];
+                            self.target = &self.target[1..];
+                            if self.honor {
+                                return Some((n, v));
+                            }
+                            if !tv.is_empty() {
+                                return Some((tn, tv));
+                            }
+                        }
+                        std::cmp::Ordering::Greater => {
+                            self.target = &self.target[1..];
+                            if !tv.is_empty() {
+                                return Some((tn, tv));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn valid_labels(l: &Labels) -> bool {
@@ -253,6 +312,8 @@ impl Appending {
         let iter = cache.iter;
         let mut st = AppendStats::default();
         let mut p = Parser::new(body, format);
+        // Parsed labels of a new series, borrowing from `body`; reused across series.
+        let mut pairs: Vec<LabelPair<'_>> = Vec::new();
         let mut err: Option<String> = None;
         let mut appended_non_stale = 0usize;
         let mut sample_limit_hit = false;
@@ -313,18 +374,16 @@ impl Appending {
                     e
                 }
                 None => {
-                    let parsed = match p.series_labels(se.series) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            err = Some(e.to_string());
-                            break;
-                        }
-                    };
+                    if let Err(e) = p.series_pairs(se.series, &mut pairs) {
+                        err = Some(e.to_string());
+                        break;
+                    }
                     let Some(lset) = mutate_sample_labels(
-                        &parsed,
+                        &pairs,
                         &self.target.public_labels,
                         self.opts.honor_labels,
                         &self.opts.metric_relabel,
+                        &mut cache.lb,
                     ) else {
                         cache.dropped.insert(se.series.into(), iter);
                         continue;
