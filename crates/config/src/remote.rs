@@ -174,7 +174,8 @@ pub struct MetadataConfig {
 
 impl Default for MetadataConfig {
     fn default() -> Self {
-        MetadataConfig { send: true, send_interval: Duration::from_secs(60), max_samples_per_send: 2000 }
+        // Prometheus 2.42's DefaultMetadataConfig: 500 metadata entries per request (not the samples' 2000).
+        MetadataConfig { send: true, send_interval: Duration::from_secs(60), max_samples_per_send: 500 }
     }
 }
 

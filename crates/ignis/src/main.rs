@@ -130,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::NodeExporter(args) => {
-            init_logging("info", "logfmt");
+            init_logging(&args.log_level, &args.log_format);
             runtime()?.block_on(exporter::run(args)).context("ignis node-exporter")?;
             Ok(ExitCode::SUCCESS)
         }

@@ -27,6 +27,9 @@ pub struct ServerArgs {
     /// Enable the remote write receiver at /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// Enable API endpoints for admin control actions (/api/v1/admin/tsdb/*).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
     /// The URL under which the server is reachable externally.
     #[arg(long = "web.external-url", default_value = "")]
     pub external_url: String,
@@ -48,6 +51,12 @@ pub struct ServerArgs {
     /// Do not create a lockfile in the data directory.
     #[arg(long = "storage.tsdb.no-lockfile")]
     pub no_lockfile: bool,
+    /// Compress the tsdb WAL (snappy, as Prometheus; default on). `--no-storage.tsdb.wal-compression` turns it
+    /// off; the later of the two flags wins, as kingpin's boolean flags.
+    #[arg(long = "storage.tsdb.wal-compression", overrides_with = "no_wal_compression")]
+    pub wal_compression: bool,
+    #[arg(long = "no-storage.tsdb.wal-compression", overrides_with = "wal_compression", hide = true)]
+    pub no_wal_compression: bool,
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
@@ -121,6 +130,7 @@ fn flag_map(a: &ServerArgs, retention: &str) -> BTreeMap<String, String> {
     put("config.file", a.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or("prometheus.yml".into()));
     put("web.listen-address", a.listen_address.clone());
     put("web.enable-lifecycle", a.enable_lifecycle.to_string());
+    put("web.enable-admin-api", a.enable_admin_api.to_string());
     put("web.enable-remote-write-receiver", a.enable_remote_write_receiver.to_string());
     put("web.external-url", a.external_url.clone());
     put("storage.tsdb.path", a.tsdb_path.display().to_string());
@@ -129,6 +139,7 @@ fn flag_map(a: &ServerArgs, retention: &str) -> BTreeMap<String, String> {
     put("storage.tsdb.min-block-duration", a.min_block_duration.clone());
     put("storage.tsdb.max-block-duration", a.max_block_duration.clone().unwrap_or_default());
     put("storage.tsdb.no-lockfile", a.no_lockfile.to_string());
+    put("storage.tsdb.wal-compression", (!a.no_wal_compression).to_string());
     put("query.timeout", a.query_timeout.clone());
     put("query.max-concurrency", a.query_max_concurrency.to_string());
     put("query.max-samples", a.query_max_samples.to_string());
@@ -164,6 +175,7 @@ pub fn tsdb_options(args: &ServerArgs) -> Result<(tsdb::Options, String), Server
         min_block_duration_ms: min_block,
         max_block_duration_ms: max_block,
         no_lockfile: args.no_lockfile,
+        wal_compression: !args.no_wal_compression,
         ..Default::default()
     };
     let desc = match (retention, size) {
@@ -310,7 +322,7 @@ pub async fn run(args: ServerArgs) -> Result<(), ServerError> {
             _ = quit_rx.recv() => info!("received /-/quit, shutting down"),
         }
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await;
     state.ready.store(false, Ordering::Relaxed);
     scrape.stop().await;
     let rw = remote_write.clone();
