@@ -736,3 +736,70 @@ impl Appending {
         env.forced_error.lock().clone()
     }
 }
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    /// The labelling as it was before the single-pass merge: builder from the parsed `Labels`, then one
+    /// `set` per target label. The fast path must agree with it exactly.
+    fn reference(parsed: &Labels, target: &[(String, String)], honor: bool) -> Labels {
+        let mut lb = LabelsBuilder::from(parsed);
+        if honor {
+            for (n, v) in target {
+                if !parsed.has(n) {
+                    lb.set(n, v);
+                }
+            }
+        } else {
+            let mut conflicts: Vec<(&str, &str)> = Vec::new();
+            for (n, v) in target {
+                if let Some(ev) = parsed.get(n) {
+                    if !ev.is_empty() {
+                        conflicts.push((n, ev));
+                    }
+                }
+                lb.set(n, v);
+            }
+            conflicts.sort_by_key(|(n, _)| n.len());
+            for (n, v) in conflicts {
+                let mut name = n.to_string();
+                loop {
+                    name = format!("exported_{name}");
+                    if lb.get(&name).unwrap_or("").is_empty() {
+                        lb.set(&name, v);
+                        break;
+                    }
+                }
+            }
+        }
+        lb.build()
+    }
+
+    fn label_map() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+        // Few names and values (empty included) so overlaps, empties and exported_ clashes are common.
+        prop::collection::btree_map(
+            prop::sample::select(vec!["__name__", "a", "instance", "job", "exported_job", "z"]).prop_map(String::from),
+            prop::sample::select(vec!["", "x", "y"]).prop_map(String::from),
+            0..6,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn merge_matches_setting_each_target_label(parsed in label_map(), target in label_map(), honor: bool) {
+            let target: Vec<(String, String)> = target.into_iter().collect();
+            let pairs: Vec<LabelPair<'_>> =
+                parsed.iter().map(|(n, v)| (Cow::Borrowed(n.as_str()), Cow::Borrowed(v.as_str()))).collect();
+            let parsed_l = Labels::from_sorted_unchecked(parsed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let want = reference(&parsed_l, &target, honor);
+            // A builder reused from a previous, longer label set must not leak old labels.
+            let mut lb = LabelsBuilder::new();
+            lb.reset_sorted([("0", "stale"), ("1", "stale"), ("2", "s"), ("3", "s"), ("4", "s"), ("5", "s"), ("6", "s")]);
+            let got = mutate_sample_labels(&pairs, &target, honor, &[], &mut lb);
+            prop_assert_eq!(got.unwrap_or_default(), want);
+        }
+    }
+}
