@@ -238,7 +238,7 @@ fn parallelism() -> usize {
 /// enough of them. This is how per-series work (chunk decoding, range functions) uses more than one core:
 /// Prometheus evaluates a query on one goroutine, and on small machines that single core is the bottleneck.
 /// `S` is per-thread scratch space. Items are handed out in blocks so uneven series balance.
-pub(crate) fn par_map<I, T, S, F>(lim: &Limits, items: Vec<I>, f: F) -> Result<Vec<T>>
+pub(crate) fn par_map<I, T, S, F>(lim: &Limits, steps: usize, items: Vec<I>, f: F) -> Result<Vec<T>>
 where
     I: Send,
     T: Send,
@@ -247,7 +247,13 @@ where
 {
     let sl = lim.shared();
     let n = items.len();
-    let threads = if n >= PAR_MIN_ITEMS && fast_paths() { parallelism().min(n / (PAR_MIN_ITEMS / 2)) } else { 1 };
+    // One step (instant queries) stays on the calling thread: measured on the 100k harness data, the second
+    // thread made instant `rate` 30% slower (254 -> 333 ms) while 24 h range queries gained 1.3-1.5x.
+    let threads = if n >= PAR_MIN_ITEMS && steps > 1 && fast_paths() {
+        parallelism().min(n / (PAR_MIN_ITEMS / 2))
+    } else {
+        1
+    };
     let res = if threads <= 1 {
         let mut scratch = S::default();
         let mut out = Vec::with_capacity(n);
@@ -678,7 +684,7 @@ impl<'a> Ev<'a> {
         let (lo, hi) = self.ref_range(sel.offset, sel.at);
         let series = self.select(sel, lo - self.lookback, hi, 0, func)?;
         let (r, lookback, at, offset) = (self.r, self.lookback, sel.at, sel.offset);
-        let out = par_map(self.lim, series, |sl, _: &mut (), s| {
+        let out = par_map(self.lim, self.r.steps(), series, |sl, _: &mut (), s| {
             let mut cur = Cursor::new(s.samples, lo - lookback);
             let mut points = Vec::new();
             for ts in r.iter() {

@@ -428,7 +428,7 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize) -> Result<Matri
     let steps = r.steps();
     let is_rate = matches!(func, Func::Rate | Func::Increase);
     let fast = crate::eval::fast_paths();
-    let per_series = par_map(ev.lim, sources, |sl, scratch: &mut RangeScratch, s| {
+    let per_series = par_map(ev.lim, steps, sources, |sl, scratch: &mut RangeScratch, s| {
         sl.check()?;
         let labels_for_warning = is_rate.then(|| s.labels.clone());
         let labels = if func == Func::LastOverTime { s.labels } else { drop_name(&s.labels) };
