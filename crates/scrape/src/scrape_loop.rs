@@ -705,11 +705,13 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
             next += period;
         }
     }
-    if last_ts.is_none() {
+    let Some(last_ts) = last_ts else {
         return; // never scraped: nothing to mark stale
-    }
+    };
+    // A marker in the same millisecond as the last scrape would be refused as a duplicate sample.
+    let after_last = |t: i64| t.max(last_ts + 1);
     match mode {
-        Stop::Shutdown => a.write_stale_markers(env.storage.as_ref(), now_ms()),
+        Stop::Shutdown => a.write_stale_markers(env.storage.as_ref(), after_last(now_ms())),
         Stop::EndOfRun => {
             // The target may come back (e.g. a flapping discovery); wait two intervals plus 10% as Prometheus
             // does, so a recreated loop's samples win. A shutdown meanwhile writes the markers right away.
@@ -725,7 +727,7 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
                     }
                 }
             }
-            a.write_stale_markers(env.storage.as_ref(), stale_ts.unwrap_or_else(now_ms));
+            a.write_stale_markers(env.storage.as_ref(), after_last(stale_ts.unwrap_or_else(now_ms)));
         }
         Stop::Reload | Stop::Running => {}
     }
