@@ -69,4 +69,7 @@ fn main() {
     println!("chunk data: {} bytes/series ({:.2} bytes/sample)", chunk_bytes / n, chunk_bytes as f64 / samples as f64);
     println!("RSS growth: {} bytes/series; head accounting: {} bytes/series",
         (after.saturating_sub(before)) / n as u64, head.heap_size() / n);
+    for (name, bytes) in head.heap_breakdown() {
+        println!("  {name:<20} {:>8.1} bytes/series", bytes as f64 / n as f64);
+    }
 }

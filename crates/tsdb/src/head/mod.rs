@@ -258,7 +258,11 @@ impl Symbols {
     }
 
     fn heap_size(&self) -> usize {
-        self.arena.capacity() + self.spans.capacity() * 8 + self.refs.capacity() * 4 + self.table.capacity() * 5
+        malloc_cost(self.arena.capacity())
+            + malloc_cost(self.spans.capacity() * 8)
+            + malloc_cost(self.refs.capacity() * 4)
+            + malloc_cost(self.free.capacity() * 4)
+            + table_cost(self.table.capacity(), 4)
     }
 }
 
@@ -341,8 +345,8 @@ impl PList {
     fn heap_size(&self) -> usize {
         match self {
             PList::Empty | PList::One(_) => 0,
-            PList::Small(v) => 24 + v.capacity() * 4,
-            PList::Big(b) => 32 + b.serialized_size(),
+            PList::Small(v) => malloc_cost(24) + malloc_cost(v.capacity() * 4),
+            PList::Big(b) => malloc_cost(32) + b.serialized_size(),
         }
     }
 }
@@ -490,7 +494,8 @@ impl ChunkArena {
     }
 
     fn heap_size(&self) -> usize {
-        self.pages.iter().flatten().map(|p| p.data.len() + 16).sum::<usize>() + self.pages.capacity() * 24
+        self.pages.iter().flatten().map(|p| malloc_cost(p.data.len() + 16)).sum::<usize>()
+            + malloc_cost(self.pages.capacity() * std::mem::size_of::<Option<ArenaPage>>())
     }
 }
 
@@ -672,12 +677,6 @@ impl MemSeries {
         self.closed.iter().any(|m| m.maxt >= mint && m.mint <= maxt)
             || self.open.as_ref().is_some_and(|o| o.app.last().is_some_and(|(lt, _)| lt >= mint && o.mint <= maxt))
     }
-
-    fn heap_size(&self) -> usize {
-        self.labels.len()
-            + self.closed.len() * std::mem::size_of::<ChunkMeta>()
-            + self.open.as_ref().map_or(0, |o| o.app.heap_size())
-    }
 }
 
 /// Whether any sample of `chunks` in `[mint, maxt]` survives `hidden` (decodes up to the first one that
@@ -719,6 +718,26 @@ fn fold_hash(h: u64) -> u32 {
 #[inline]
 fn lookup_hash(folded: u32) -> u64 {
     (folded as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Bytes glibc malloc takes for an `n`-byte request (0 for none): the request plus an 8-byte header in
+/// 16-byte granules, at least 32.
+pub(crate) fn malloc_cost(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n + 8).div_ceil(16).max(2) * 16
+    }
+}
+
+/// Bytes of a hashbrown table with room for `capacity` entries of `slot` bytes (buckets are a power of two
+/// at most 7/8 full; one control byte per bucket plus a 16-byte group).
+pub(crate) fn table_cost(capacity: usize, slot: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 { (capacity + 1).next_power_of_two() } else { (capacity * 8 / 7).next_power_of_two() };
+    malloc_cost(buckets * (slot + 1) + 16)
 }
 
 /// Summary of the head for status pages.
@@ -853,21 +872,45 @@ impl Head {
 
     /// Approximate heap bytes held by the head's data structures (series, chunks, postings, symbols).
     pub fn heap_size(&self) -> usize {
-        let mut n = 0;
+        self.heap_breakdown().iter().map(|(_, n)| n).sum()
+    }
+
+    /// [`Head::heap_size`] per structure, each allocation counted as glibc malloc does (8-byte header,
+    /// 16-byte granules, 32-byte minimum), so the total can be compared with RSS.
+    pub fn heap_breakdown(&self) -> Vec<(&'static str, usize)> {
+        let (mut table, mut structs, mut labels, mut metas, mut open, mut arena) = (0, 0, 0, 0, 0, 0);
         for s in self.series.iter() {
             let g = s.0.lock();
-            n += g.series.capacity() * 17 + g.series.len() * (std::mem::size_of::<MemSeries>() + 8);
-            n += g.series.values().map(|s| s.heap_size()).sum::<usize>() + g.arena.heap_size();
+            table += table_cost(g.series.capacity(), std::mem::size_of::<(u32, Box<MemSeries>)>());
+            for ser in g.series.values() {
+                structs += malloc_cost(std::mem::size_of::<MemSeries>());
+                labels += malloc_cost(ser.labels.len());
+                metas += malloc_cost(ser.closed.len() * std::mem::size_of::<ChunkMeta>());
+                open += ser.open.as_ref().map_or(0, |o| malloc_cost(o.app.heap_size()));
+            }
+            arena += g.arena.heap_size();
         }
-        for s in self.lookup.iter() {
-            n += s.0.lock().table.capacity() * 9;
-        }
+        let lookup: usize = self.lookup.iter().map(|s| table_cost(s.0.lock().table.capacity(), 8)).sum();
         let ix = self.index.read();
-        n += ix.all.serialized_size();
+        let (mut pmaps, mut plists) = (table_cost(ix.postings.capacity(), 48), 0);
         for vals in ix.postings.values() {
-            n += vals.capacity() * 25 + vals.values().map(PList::heap_size).sum::<usize>();
+            pmaps += table_cost(vals.capacity(), std::mem::size_of::<(u32, PList)>());
+            plists += vals.values().map(PList::heap_size).sum::<usize>();
         }
-        n + self.symbols.read().heap_size()
+        let all = ix.all.serialized_size();
+        drop(ix);
+        vec![
+            ("series table", table),
+            ("series structs", structs),
+            ("packed labels", labels),
+            ("chunk metas", metas),
+            ("open chunks", open),
+            ("closed chunk arena", arena),
+            ("lookup table", lookup),
+            ("postings maps", pmaps),
+            ("postings lists", plists + all),
+            ("symbols", self.symbols.read().heap_size()),
+        ]
     }
 
     /// Bytes of chunk data (closed and open chunks) in the head.
