@@ -25,30 +25,75 @@ impl HeadQuerier {
         ReadGuard { iso: &self.head.iso, lwm: self.head.iso.begin_read(), done: false }
     }
 
-    /// Matching series with their chunks in range and the (series, timestamp) samples isolation hides.
-    fn matching(&self, ms: &[Matcher]) -> Result<Vec<Snapshot>, StorageError> {
+    /// Matching series with their chunks in range (none when `chunks` is false, for metadata selects) and the
+    /// samples isolation hides. With `sorted`, in label order.
+    ///
+    /// Sorting compares byte keys built beside the labels (`name 0 value 0` per pair: with no NUL inside the
+    /// strings, bytewise order is exactly Prometheus's label order) instead of `Labels::cmp`, which decodes
+    /// both sets pair by pair: in the dashboard bench the label comparisons were ~20% of an instant
+    /// `sum(rate(...))` over 38k series and ~27% of `count by (__name__)` over 102k.
+    fn matching(&self, ms: &[Matcher], sorted: bool, chunks: bool) -> Result<Vec<Snapshot>, StorageError> {
         let guard = self.read_guard();
         let refs = self.head.postings(ms)?;
         let mut snap = Vec::with_capacity(refs.len());
+        let mut keys: Vec<u8> = Vec::new();
+        let mut nul = false;
         for r in refs {
             let g = self.head.series[shard_of(r)].0.lock();
             let Some(s) = g.series.get(&key_of(r)) else { continue };
-            if !s.has_data_in(self.mint, self.maxt) {
+            if !s.has_data_in(self.mint, self.maxt, &g.arena) {
                 continue;
             }
-            let mut chunks = Vec::new();
-            s.chunks_in(self.mint, self.maxt, &g.arena, &mut chunks);
-            let labels = self.head.materialize(&s.labels);
+            let mut cs = Vec::new();
+            if chunks {
+                s.chunks_in(self.mint, self.maxt, &g.arena, &mut cs);
+            }
+            let start = keys.len();
+            let labels = if sorted {
+                let syms = self.head.symbols.read();
+                Labels::from_sorted_unchecked(LabelIds(&s.labels).map(|(n, v)| {
+                    let (n, v) = (syms.get(n), syms.get(v));
+                    for x in [n, v] {
+                        nul |= x.as_bytes().contains(&0);
+                        keys.extend_from_slice(x.as_bytes());
+                        keys.push(0);
+                    }
+                    (n, v)
+                }))
+            } else {
+                self.head.materialize(&s.labels)
+            };
             drop(g);
-            snap.push((r, labels, chunks));
+            snap.push((r, labels, cs, (start, keys.len())));
         }
         let hide = guard.finish();
+        if sorted {
+            if nul || ab_old() {
+                snap.sort_by(|a, b| a.1.cmp(&b.1));
+            } else {
+                // Label sets in the head are unique, so an unstable sort gives the one possible order.
+                let key = |span: (usize, usize)| &keys[span.0..span.1];
+                snap.sort_unstable_by(|a, b| key(a.3).cmp(key(b.3)));
+            }
+        }
+        drop(keys);
         let mut out = Vec::with_capacity(snap.len());
-        for (r, labels, chunks) in snap {
-            match hide.get(&r) {
-                None => out.push((labels, chunks, Vec::new())),
-                Some(h) if any_visible(&chunks, self.mint, self.maxt, h) => out.push((labels, chunks, h.clone())),
-                Some(_) => {}
+        for (r, labels, mut cs, _) in snap {
+            let Some(h) = hide.get(&r) else {
+                out.push((labels, cs, Vec::new()));
+                continue;
+            };
+            if !chunks {
+                let g = self.head.series[shard_of(r)].0.lock();
+                if let Some(s) = g.series.get(&key_of(r)) {
+                    s.chunks_in(self.mint, self.maxt, &g.arena, &mut cs);
+                }
+            }
+            if any_visible(&cs, self.mint, self.maxt, h) {
+                if !chunks {
+                    cs.clear();
+                }
+                out.push((labels, cs, h.clone()));
             }
         }
         Ok(out)
@@ -88,11 +133,10 @@ impl HeadQuerier {
 }
 
 impl Querier for HeadQuerier {
-    fn select(&self, sorted: bool, _hints: Option<&SelectHints>, ms: &[Matcher]) -> Result<SeriesSet, StorageError> {
-        let mut v = self.matching(ms)?;
-        if sorted {
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-        }
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, ms: &[Matcher]) -> Result<SeriesSet, StorageError> {
+        // Metadata calls (`/api/v1/series`) read labels only: no chunk is copied, as in Prometheus.
+        let chunks = hints.is_none_or(|h| h.func.as_deref() != Some("series"));
+        let v = self.matching(ms, sorted, chunks)?;
         let (mint, maxt) = (self.mint, self.maxt);
         let loc: Arc<str> = Arc::from("head");
         let empty: Arc<[(i64, i64)]> = Arc::from(Vec::new());
@@ -145,7 +189,7 @@ impl HeadQuerier {
         for r in refs {
             let g = self.head.series[shard_of(r)].0.lock();
             let Some(s) = g.series.get(&key_of(r)) else { continue };
-            if !s.has_data_in(self.mint, self.maxt) {
+            if !s.has_data_in(self.mint, self.maxt, &g.arena) {
                 continue;
             }
             picked.clear();
@@ -189,5 +233,72 @@ impl HeadQuerier {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+}
+
+// TEMP A/B switch, removed before commit.
+fn ab_old() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var_os("AB_OLD").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn head_with(sets: &[Labels]) -> Arc<Head> {
+        let h = Head::new(7_200_000, None, Arc::new(Metrics::default()));
+        let mut a = h.appender();
+        for (i, l) in sets.iter().enumerate() {
+            model::storage::Appender::append(&mut a, 0, l, 10 + i as i64, i as f64).unwrap();
+        }
+        model::storage::Appender::commit(&mut a).unwrap();
+        h
+    }
+
+    fn labels_of(q: &HeadQuerier, hints: Option<&SelectHints>) -> Vec<(Labels, usize)> {
+        q.select(true, hints, &[Matcher::new(model::MatchOp::Regex, "a", ".*").unwrap()])
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                (s.labels, std::iter::from_fn(|| s.samples.next()).count())
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// The key sort orders exactly like `Labels::cmp`: names that are prefixes of others, values that are
+        /// prefixes or empty-ish, label sets that are prefixes of others, and NUL bytes (which fall back).
+        #[test]
+        fn sorted_select_follows_label_order(
+            sets in proptest::collection::vec(
+                proptest::collection::vec(("a|ab|b|a_|[ab]{1,3}", "|x|x\u{0}|xy|\u{0}|[xy\u{0}]{1,3}"), 1..4), 1..40),
+        ) {
+            let sets: Vec<Labels> = sets
+                .iter()
+                .map(|pairs| {
+                    // Every set has label `a` so one matcher selects them all; empty values are dropped by the
+                    // appender's rules elsewhere, so keep them non-empty here.
+                    let mut v: Vec<(String, String)> =
+                        pairs.iter().map(|(n, v)| (n.clone(), format!("v{v}"))).collect();
+                    v.push(("a".into(), "1".into()));
+                    Labels::from_pairs(&v)
+                })
+                .collect();
+            let mut want = sets.clone();
+            want.sort();
+            want.dedup();
+            let h = head_with(&sets);
+            let q = HeadQuerier { head: h, mint: 0, maxt: 1000 };
+            let got = labels_of(&q, None);
+            proptest::prop_assert_eq!(got.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert!(got.iter().all(|x| x.1 >= 1));
+            // Metadata selects: same series, no samples read.
+            let hints = SelectHints { func: Some("series".into()), ..Default::default() };
+            let meta = labels_of(&q, Some(&hints));
+            proptest::prop_assert_eq!(meta.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), want);
+            proptest::prop_assert!(meta.iter().all(|x| x.1 == 0));
+        }
     }
 }
