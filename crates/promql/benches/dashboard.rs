@@ -4,7 +4,9 @@
 //! Data (bench/loadgen/src/sim.rs shapes, simplified values): 100 targets x 32 pods x 32 series = 102,400
 //! series with job/instance/namespace/pod/container (+ method/route/code, le, queue, …), 1 h at 15 s in the
 //! head; the first 10 targets (10,240 series) also have the 23 h before that in a block (the harness's 24 h
-//! backfill), so the 24 h range queries cross a block and the head as there.
+//! backfill), so the 24 h range queries cross a block and the head as there. The last two entries are the
+//! harness's metadata calls (series lookup, label values with `match[]`), run through the querier as the web
+//! API runs them (no HTTP or JSON).
 //!
 //!     cargo bench -p promql --bench dashboard -- [--reps N] [--dir DIR] [name-filter…]
 //!
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use model::storage::{Queryable, Storage};
+use model::storage::{Queryable, SelectHints, Storage};
 use model::{Labels, StorageError};
 use promql::{Engine, EngineOptions, QueryOpts, Value};
 use tsdb::block::{write_block, BlockMetaCompaction};
@@ -235,41 +237,78 @@ fn cpu_ms() -> f64 {
     ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
-fn queries() -> Vec<(&'static str, String, bool)> {
+/// How a bench entry runs: a PromQL instant or 24 h range query, or one of the harness's metadata calls
+/// (`/api/v1/series`, `/api/v1/label/<name>/values` with `match[]`) over the last hour, as the web API runs them.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Instant,
+    Range,
+    Series,
+    LabelValues(&'static str),
+}
+
+fn queries() -> Vec<(&'static str, String, Kind)> {
     let w = "[60s]";
     vec![
-        ("rate_sum_by", format!("sum by (namespace) (rate(bench_http_requests_total{w}))"), false),
+        ("rate_sum_by", format!("sum by (namespace) (rate(bench_http_requests_total{w}))"), Kind::Instant),
         (
             "error_ratio",
             format!(
                 "sum by (route) (rate(bench_http_requests_total{{code=~\"5..\"}}{w})) / sum by (route) (rate(bench_http_requests_total{w}))"
             ),
-            false,
+            Kind::Instant,
         ),
         (
             "histogram_quantile",
             format!("histogram_quantile(0.99, sum by (le, namespace) (rate(bench_http_request_duration_seconds_bucket{w})))"),
-            false,
+            Kind::Instant,
         ),
-        ("topk_count_by_name", "topk(10, count by (__name__) ({job=\"bench\"}))".into(), false),
+        ("topk_count_by_name", "topk(10, count by (__name__) ({job=\"bench\"}))".into(), Kind::Instant),
         (
             "regex_matchers",
             format!("sum by (code) (rate(bench_http_requests_total{{route=~\"/api/v1/orders.*\",code=~\"4..|5..\"}}{w}))"),
-            false,
+            Kind::Instant,
         ),
-        ("topk_gauge", "topk(5, max by (pod) (bench_container_memory_working_set_bytes))".into(), false),
-        ("range24h_rate_sum_by", format!("sum by (namespace) (rate(bench_http_requests_total{w}))"), true),
+        ("topk_gauge", "topk(5, max by (pod) (bench_container_memory_working_set_bytes))".into(), Kind::Instant),
+        ("range24h_rate_sum_by", format!("sum by (namespace) (rate(bench_http_requests_total{w}))"), Kind::Range),
         (
             "range24h_histogram_quantile",
             format!("histogram_quantile(0.9, sum by (le) (rate(bench_http_request_duration_seconds_bucket{w})))"),
-            true,
+            Kind::Range,
         ),
         (
             "range24h_regex",
             format!("sum by (namespace) (rate(bench_http_requests_total{{namespace=~\"prod.*\",code!~\"2..\"}}{w}))"),
-            true,
+            Kind::Range,
+        ),
+        ("series_lookup", "bench_container_threads{namespace=\"prod\"}".into(), Kind::Series),
+        (
+            "label_values_matched",
+            "bench_http_requests_total{namespace=\"prod\"}".into(),
+            Kind::LabelValues("route"),
         ),
     ]
+}
+
+/// `/api/v1/series?match[]=…` over the last hour: sorted, unique label sets.
+fn series_lookup(q: &dyn Queryable, selector: &str) -> Result<usize, String> {
+    let ms = promql::parse_matchers(selector).map_err(|e| e.to_string())?;
+    let querier = q.querier(NOW - HEAD_MS, NOW).map_err(|e| e.to_string())?;
+    let hints = SelectHints { start: NOW - HEAD_MS, end: NOW, func: Some("series".into()), ..Default::default() };
+    let mut all: Vec<Labels> = Vec::new();
+    for s in querier.select(true, Some(&hints), &ms).map_err(|e| e.to_string())? {
+        all.push(s.map_err(|e| e.to_string())?.labels);
+    }
+    all.sort();
+    all.dedup();
+    Ok(all.len())
+}
+
+/// `/api/v1/label/<label>/values?match[]=…` over the last hour.
+fn label_values(q: &dyn Queryable, label: &str, selector: &str) -> Result<usize, String> {
+    let ms = promql::parse_matchers(selector).map_err(|e| e.to_string())?;
+    let querier = q.querier(NOW - HEAD_MS, NOW).map_err(|e| e.to_string())?;
+    Ok(querier.label_values(label, &ms).map_err(|e| e.to_string())?.len())
 }
 
 fn main() {
@@ -307,23 +346,24 @@ fn main() {
     let engine = Engine::new(EngineOptions::default());
     let opts = QueryOpts::default();
     println!("{:<30} {:>10} {:>10} {:>11} {:>8}", "query", "median ms", "min ms", "median cpu", "series");
-    for (name, expr, range) in queries() {
+    for (name, expr, kind) in queries() {
         if !filters.is_empty() && !filters.iter().any(|f| name == f) {
             continue;
         }
-        let run = || {
-            if range {
-                engine.range_query(q, &expr, NOW - DAY_MS, NOW, 60_000, &opts)
-            } else {
-                engine.instant_query(q, &expr, NOW, &opts)
-            }
+        let run = || -> Result<usize, String> {
+            let r = match kind {
+                Kind::Range => engine.range_query(q, &expr, NOW - DAY_MS, NOW, 60_000, &opts),
+                Kind::Instant => engine.instant_query(q, &expr, NOW, &opts),
+                Kind::Series => return series_lookup(q, &expr),
+                Kind::LabelValues(label) => return label_values(q, label, &expr),
+            };
+            Ok(match r.map_err(|e| e.to_string())?.value {
+                Value::Vector(v) => v.len(),
+                Value::Matrix(m) => m.len(),
+                _ => 1,
+            })
         };
-        let first = run().unwrap_or_else(|e| panic!("{name}: {e}"));
-        let series = match &first.value {
-            Value::Vector(v) => v.len(),
-            Value::Matrix(m) => m.len(),
-            _ => 1,
-        };
+        let series = run().unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut times = Vec::with_capacity(reps);
         let mut cpu = Vec::with_capacity(reps);
         for _ in 0..reps {
