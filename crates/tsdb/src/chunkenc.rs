@@ -21,9 +21,9 @@ pub const SAMPLES_PER_CHUNK: u16 = 120;
 ///
 /// 48 bytes: the head keeps one per series inline, so the buffer is a boxed slice plus a `u32` length (not
 /// a 24-byte `Vec`) and the sample count is read from the chunk header instead of kept twice. The buffer
-/// grows by ~25% to sizes glibc malloc serves without rounding, and [`XorAppender::reset`] reuses it for the
-/// next chunk (doubling a `Vec` left ~35 bytes of slack per series in the head; measured with
-/// examples/head_mem).
+/// grows by ~12% to sizes glibc malloc serves without rounding, and [`XorAppender::reset`] reuses it for the
+/// next chunk when it fits the finished one within 24 bytes (chunks of a series are about the same size;
+/// doubling a `Vec` left ~35 bytes of slack per series in the head; measured with examples/head_mem).
 #[derive(Clone, Debug)]
 pub struct XorAppender {
     buf: Box<[u8]>,
@@ -76,8 +76,9 @@ impl XorAppender {
     /// just finished.
     pub fn reset(&mut self) {
         let used = self.len as usize;
-        if self.buf.len() < 2 || self.buf.len() > 2 * used + 64 {
-            self.buf = vec![0u8; malloc_fit(used.max(64) + 16)].into_boxed_slice();
+        let want = malloc_fit(used.max(64) + 8);
+        if self.buf.len() < 2 || self.buf.len() > want + 16 {
+            self.buf = vec![0u8; want].into_boxed_slice();
         }
         self.buf[..2].fill(0);
         self.len = 2;
@@ -156,7 +157,7 @@ impl XorAppender {
         v
     }
 
-    /// Appends a zero byte, growing the buffer by ~25% when full.
+    /// Appends a zero byte, growing the buffer by ~12% when full.
     #[inline]
     fn push_zero(&mut self) {
         let len = self.len as usize;
@@ -170,7 +171,7 @@ impl XorAppender {
     #[cold]
     fn grow(&mut self) {
         let len = self.len as usize;
-        let mut b = vec![0u8; malloc_fit(len + len / 4 + 16)].into_boxed_slice();
+        let mut b = vec![0u8; malloc_fit(len + len / 8 + 16)].into_boxed_slice();
         b[..len].copy_from_slice(&self.buf[..len]);
         self.buf = b;
     }
