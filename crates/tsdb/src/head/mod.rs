@@ -622,13 +622,55 @@ impl ChunkArena {
 /// A series' labels as symbol ids packed into bytes: `uvarint(name id) uvarint(value id)` per pair, sorted by
 /// name. Most ids are small (label names and common values are interned first), so 10 pairs take ~25–35
 /// bytes instead of 80 as `u32`s (measured ~60 bytes/series less with examples/head_mem).
-fn pack_label_ids(ids: impl Iterator<Item = (u32, u32)>) -> Box<[u8]> {
+fn pack_label_ids(ids: impl Iterator<Item = (u32, u32)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     for (n, v) in ids {
         push_uvarint32(&mut out, n);
         push_uvarint32(&mut out, v);
     }
-    out.into_boxed_slice()
+    out
+}
+
+/// The packed labels of a shard's series, back to back as `uvarint(len) bytes`; a series keeps a `u32`
+/// offset. A `Box<[u8]>` per series cost a 16-byte pointer plus a malloc chunk of at least 32 bytes for
+/// ~20–30 bytes of ids (examples/head_mem). Removed series leave garbage, compacted (rewriting the offsets
+/// of the shard's series) once it is half the arena.
+#[derive(Default)]
+struct LabelArena {
+    data: Vec<u8>,
+    garbage: usize,
+}
+
+impl LabelArena {
+    /// Stores packed labels: their offset, or None past 4 GiB per shard.
+    fn add(&mut self, packed: &[u8]) -> Option<u32> {
+        let off = u32::try_from(self.data.len()).ok()?;
+        if self.data.len() + packed.len() + 5 > u32::MAX as usize {
+            return None;
+        }
+        push_uvarint32(&mut self.data, packed.len() as u32);
+        self.data.extend_from_slice(packed);
+        Some(off)
+    }
+
+    /// The packed labels at `off` (only offsets returned by [`LabelArena::add`] are ever passed).
+    #[inline]
+    fn get(&self, off: u32) -> &[u8] {
+        let mut ids = LabelIds(&self.data[off as usize..]);
+        let len = ids.uvarint() as usize;
+        &ids.0[..len]
+    }
+
+    fn release(&mut self, off: u32) {
+        let rest = &self.data[off as usize..];
+        let mut ids = LabelIds(rest);
+        let len = ids.uvarint() as usize;
+        self.garbage += rest.len() - ids.0.len() + len;
+    }
+
+    fn wants_compaction(&self) -> bool {
+        self.garbage > 64 * 1024 && self.garbage * 2 > self.data.len()
+    }
 }
 
 #[inline]
@@ -681,8 +723,8 @@ impl LabelIds<'_> {
 struct MemSeries {
     /// The open chunk; no samples (and no allocation) when the series has none.
     app: XorAppender,
-    /// (name, value) symbol ids sorted by name, packed (see [`pack_label_ids`]).
-    labels: Box<[u8]>,
+    /// Offset of the packed (name, value) symbol ids in the shard's [`LabelArena`].
+    labels: u32,
     /// Location of the newest closed chunk (meaningless when `num_closed` is 0).
     last_closed: u32,
     /// Closed chunks in the chain from `last_closed` that belong to the series (older links are stale).
@@ -722,7 +764,7 @@ impl Iterator for ClosedIter<'_> {
 }
 
 impl MemSeries {
-    fn new(labels: Box<[u8]>) -> MemSeries {
+    fn new(labels: u32) -> MemSeries {
         MemSeries { app: XorAppender::empty(), labels, last_closed: 0, num_closed: 0, pending: 0 }
     }
 
@@ -949,6 +991,12 @@ impl SeriesSlab {
         self.pages.iter().flatten().flat_map(|p| p.items.iter())
     }
 
+    fn for_each_mut(&mut self, mut f: impl FnMut(&mut MemSeries)) {
+        for p in self.pages.iter_mut().flatten() {
+            p.items.iter_mut().for_each(&mut f);
+        }
+    }
+
     /// Keeps the series for which `f(key, series)` is true; frees emptied pages and trims slack.
     fn retain(&mut self, mut f: impl FnMut(u32, &mut MemSeries) -> bool) {
         let mut removed = 0;
@@ -1018,8 +1066,31 @@ pub fn range_end(t: i64, range: i64) -> i64 {
 struct SeriesShard {
     /// Keyed by `ref / SHARDS`.
     series: SeriesSlab,
+    /// Packed labels of `series`.
+    labels: LabelArena,
     /// Bytes of the closed chunks of this shard's series.
     arena: ChunkArena,
+}
+
+impl SeriesShard {
+    /// The packed labels of `s` (a series of this shard).
+    #[inline]
+    fn labels_of(&self, s: &MemSeries) -> &[u8] {
+        self.labels.get(s.labels)
+    }
+
+    /// Rewrites the label arena without garbage, updating every series' offset.
+    fn compact_labels(&mut self) {
+        let SeriesShard { series, labels, .. } = self;
+        let mut fresh = LabelArena { data: Vec::with_capacity(labels.data.len() - labels.garbage), garbage: 0 };
+        series.for_each_mut(|s| {
+            // The compacted arena is smaller than the old one, so offsets still fit.
+            if let Some(off) = fresh.add(labels.get(s.labels)) {
+                s.labels = off;
+            }
+        });
+        *labels = fresh;
+    }
 }
 
 /// Label hash → refs (refs may live in any series shard). Entries are (folded hash, ref): 8 bytes instead
@@ -1203,8 +1274,8 @@ impl Head {
         for s in self.series.iter() {
             let g = s.0.lock();
             structs += g.series.heap_size();
+            labels += malloc_cost(g.labels.data.capacity());
             for ser in g.series.values() {
-                labels += malloc_cost(ser.labels.len());
                 open += malloc_cost(ser.app.heap_size());
             }
             arena += g.arena.heap_size();
@@ -1244,9 +1315,9 @@ impl Head {
         n
     }
 
-    fn labels_eq(&self, s: &MemSeries, labels: &Labels) -> bool {
+    fn labels_eq(&self, packed: &[u8], labels: &Labels) -> bool {
         let syms = self.symbols.read();
-        let mut it = LabelIds(&s.labels);
+        let mut it = LabelIds(packed);
         for l in labels.iter() {
             match it.next() {
                 Some((n, v)) if syms.get(n) == l.name && syms.get(v) == l.value => {}
@@ -1270,7 +1341,7 @@ impl Head {
             }
             let g = self.series[shard_of(r)].0.lock();
             if let Some(s) = g.series.get(&key_of(r)) {
-                if self.labels_eq(s, labels) {
+                if self.labels_eq(g.labels_of(s), labels) {
                     return Some(r);
                 }
             }
@@ -1308,7 +1379,10 @@ impl Head {
         {
             let packed = pack_label_ids(ids.chunks_exact(2).map(|p| (p[0], p[1])));
             let mut g = self.series[shard_of(r)].0.lock();
-            g.series.insert(key_of(r), MemSeries::new(packed));
+            let Some(off) = g.labels.add(&packed) else {
+                return Err(AppendError::Storage("head label arena exceeds 4 GiB in a shard".into()));
+            };
+            g.series.insert(key_of(r), MemSeries::new(off));
         }
         self.index.write().add(&ids, r);
         if forced_ref.is_none() {
@@ -1357,7 +1431,7 @@ impl Head {
         let (mut ooo, mut dup) = (0u64, 0u64);
         {
             let mut g = self.series[shard_of(r)].0.lock();
-            let SeriesShard { series, arena } = &mut *g;
+            let SeriesShard { series, arena, .. } = &mut *g;
             let Some(s) = series.get_mut(&key_of(r)) else { return (0, mint, maxt) };
             s.pending = s.pending.saturating_sub(run.len() as u32);
             for x in run {
@@ -1390,7 +1464,7 @@ impl Head {
     /// Adds a committed sample to series `r` (WAL replay). Errors are counted, not returned.
     fn apply(&self, r: u32, t: i64, v: f64) -> bool {
         let mut g = self.series[shard_of(r)].0.lock();
-        let SeriesShard { series, arena } = &mut *g;
+        let SeriesShard { series, arena, .. } = &mut *g;
         let Some(s) = series.get_mut(&key_of(r)) else { return false };
         match s.append(t, v, self.chunk_range, arena) {
             Ok(Added::Stored(new_chunk)) => {
@@ -1468,7 +1542,7 @@ impl Head {
                 let mut chunks = Vec::new();
                 s.chunks_in(mint, maxt, &g.arena, &mut chunks);
                 if !chunks.is_empty() {
-                    out.push((self.materialize(&s.labels), chunks));
+                    out.push((self.materialize(g.labels_of(s)), chunks));
                 }
             }
         }
@@ -1486,7 +1560,7 @@ impl Head {
         let mut new_min = i64::MAX;
         for (si, sh) in self.series.iter().enumerate() {
             let mut g = sh.0.lock();
-            let SeriesShard { series, arena } = &mut *g;
+            let SeriesShard { series, arena, labels } = &mut *g;
             series.retain(|k, s| {
                 let (c, n) = s.drop_closed_before(arena, mint);
                 removed_chunks += c;
@@ -1498,7 +1572,8 @@ impl Head {
                 }
                 if s.num_chunks() == 0 && s.pending == 0 {
                     let r = k * SHARDS as u32 + si as u32;
-                    gone.push((r, 0, LabelIds(&s.labels).flat_map(|(n, v)| [n, v]).collect()));
+                    gone.push((r, 0, LabelIds(labels.get(s.labels)).flat_map(|(n, v)| [n, v]).collect()));
+                    labels.release(s.labels);
                     return false;
                 }
                 if let Some(m) = s.min_time(arena) {
@@ -1506,6 +1581,9 @@ impl Head {
                 }
                 true
             });
+            if g.labels.wants_compaction() {
+                g.compact_labels();
+            }
         }
         if !gone.is_empty() {
             // Series no longer keep their label hash (8 bytes each); recompute it for the few removed.
@@ -1972,7 +2050,7 @@ mod tests {
     fn series_slab_matches_map() {
         let mut slab = SeriesSlab::default();
         let mut oracle = std::collections::BTreeMap::new();
-        let mk = |k: u32| MemSeries::new(k.to_le_bytes().to_vec().into_boxed_slice());
+        let mk = MemSeries::new;
         // Pages 3..8, then keys below the first page (as WAL replay may create).
         for k in (900..2100).step_by(3).chain([5, 700, 255, 256]) {
             slab.insert(k, mk(k));
@@ -1981,7 +2059,7 @@ mod tests {
         let check = |slab: &SeriesSlab, oracle: &std::collections::BTreeMap<u32, ()>| {
             assert_eq!(slab.len(), oracle.len());
             for k in 0..2200 {
-                let got = slab.get(&k).map(|s| u32::from_le_bytes(s.labels[..].try_into().unwrap()));
+                let got = slab.get(&k).map(|s| s.labels);
                 assert_eq!(got, oracle.contains_key(&k).then_some(k), "key {k}");
             }
             assert_eq!(slab.values().count(), oracle.len());
@@ -2003,6 +2081,31 @@ mod tests {
         check(&slab, &oracle);
         slab.retain(|_, _| false);
         assert!(slab.pages.is_empty() && slab.len() == 0);
+    }
+
+    #[test]
+    fn label_arena_compacts_and_offsets_follow() {
+        let mut sh = SeriesShard::default();
+        for k in 1..=20_000u32 {
+            let off = sh.labels.add(&pack_label_ids([(k, k * 3), (7, k)].into_iter())).unwrap();
+            sh.series.insert(k, MemSeries::new(off));
+        }
+        let SeriesShard { series, labels, .. } = &mut sh;
+        series.retain(|k, s| {
+            if k % 4 != 0 {
+                labels.release(s.labels);
+            }
+            k % 4 == 0
+        });
+        assert!(sh.labels.wants_compaction());
+        let before = sh.labels.data.len();
+        sh.compact_labels();
+        assert!(sh.labels.data.len() * 3 < before, "{} of {before} bytes left", sh.labels.data.len());
+        assert!(!sh.labels.wants_compaction());
+        for k in 1..=20_000u32 {
+            let got = sh.series.get(&k).map(|s| LabelIds(sh.labels_of(s)).collect::<Vec<_>>());
+            assert_eq!(got, (k % 4 == 0).then(|| vec![(k, k * 3), (7, k)]));
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl HeadQuerier {
             let start = keys.len();
             let labels = if sorted {
                 let syms = self.head.symbols.read();
-                Labels::from_sorted_unchecked(LabelIds(&s.labels).map(|(n, v)| {
+                Labels::from_sorted_unchecked(LabelIds(g.labels_of(s)).map(|(n, v)| {
                     let (n, v) = (syms.get(n), syms.get(v));
                     for x in [n, v] {
                         nul |= x.as_bytes().contains(&0);
@@ -61,7 +61,7 @@ impl HeadQuerier {
                     (n, v)
                 }))
             } else {
-                self.head.materialize(&s.labels)
+                self.head.materialize(g.labels_of(s))
             };
             drop(g);
             snap.push((r, labels, cs, (start, keys.len())));
@@ -193,7 +193,7 @@ impl HeadQuerier {
                 continue;
             }
             picked.clear();
-            pick(&LabelIds(&s.labels), &mut picked);
+            pick(&LabelIds(g.labels_of(s)), &mut picked);
             if picked.iter().any(|id| !strings.contains_key(id)) {
                 let syms = self.head.symbols.read();
                 for &id in &picked {
