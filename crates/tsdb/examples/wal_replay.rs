@@ -3,8 +3,9 @@
 //!   wal_replay write DIR [series] [compress 0|1]  — N series (10 labels, as head_mem) × 2h @15s through a Db
 //!                                                   (commits of 1000 samples); prints WAL bytes/sample and
 //!                                                   the steady-state RSS per series.
-//!   wal_replay replay DIR                          — opens the Db (WAL replay); prints time, peak RSS (VmHWM)
-//!                                                   and RSS after replay.
+//!   wal_replay replay DIR                          — opens the Db (WAL replay); prints time, samples/s, peak
+//!                                                   RSS (VmHWM), RSS after replay, their ratio, and the
+//!                                                   head's own accounting per series.
 
 use model::storage::Storage;
 use model::Labels;
@@ -98,14 +99,20 @@ fn main() {
             let db = Db::open_without_background(dir, opts(true)).expect("open");
             let took = start.elapsed();
             let st = db.head_stats();
+            let (peak, after) = (status_kb("VmHWM:"), status_kb("VmRSS:"));
+            let n = st.num_series.max(1);
             println!(
-                "replayed series={} samples={} in {:.2?}; peak RSS (VmHWM)={} MiB; RSS after replay={} MiB (start {} MiB)",
+                "replayed series={} samples={} in {:.2?} ({:.2} M samples/s); peak RSS (VmHWM)={} MiB; RSS after replay={} MiB (start {} MiB); peak/after={:.2}; after: {} B/series RSS, {} B/series head accounting",
                 st.num_series,
                 st.num_samples,
                 took,
-                status_kb("VmHWM:") / 1024,
-                status_kb("VmRSS:") / 1024,
-                rss0 / 1024
+                st.num_samples as f64 / took.as_secs_f64() / 1e6,
+                peak / 1024,
+                after / 1024,
+                rss0 / 1024,
+                peak as f64 / after.max(1) as f64,
+                after.saturating_sub(rss0) * 1024 / n,
+                db.head().heap_size() as u64 / n
             );
             db.close().expect("close");
         }

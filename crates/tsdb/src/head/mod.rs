@@ -1,15 +1,19 @@
 //! The head: recent data in memory.
 //!
-//! Layout, chosen for a small footprint per series and for appends scaling over cores:
-//! * label strings are interned once in a refcounted [`Symbols`] table; a series keeps its labels as symbol
-//!   ids packed as varints (~3 bytes per label pair instead of 8);
-//! * series live in [`SHARDS`] mutex-protected maps keyed by `ref / SHARDS` (shard = `ref % SHARDS`); a second
-//!   sharded table maps label hashes to refs for appends without a cached ref;
-//! * each series has one open XOR chunk; closed chunks are written back to back into 16 KiB pages of a
-//!   per-shard [`ChunkArena`] (shared with queries without copying; a page is freed when all its chunks are
-//!   dropped), and the series keeps 24-byte [`ChunkMeta`]s. Chunks hold at most 120 samples and never
-//!   straddle a multiple of the block range, so cutting a block takes whole chunks;
-//! * postings per label pair are small sorted vectors that turn into roaring bitmaps when they grow.
+//! Layout, chosen for a small footprint per series and for appends scaling over cores (where the bytes of
+//! a series go is printed by examples/head_mem from [`Head::heap_breakdown`]):
+//! * label strings are interned once in a refcounted [`Symbols`] table; a series' labels are symbol ids
+//!   packed as varints (~3 bytes per label pair instead of 8) in its shard's [`LabelArena`];
+//! * series live inline (64 bytes each, [`MemSeries`]) in [`SHARDS`] mutex-protected paged slabs indexed by
+//!   `ref / SHARDS` (shard = `ref % SHARDS`; [`SeriesSlab`]); a second sharded table maps label hashes to
+//!   refs for appends without a cached ref;
+//! * each series has one open XOR chunk whose buffer is reused from chunk to chunk; closed chunks are written
+//!   back to back into 16 KiB pages of a per-shard [`ChunkArena`] (shared with queries without copying; a
+//!   page is freed when all its chunks are dropped), each behind a 10-byte header linking to the series'
+//!   previous chunk, so the series keeps only the newest chunk's location and a count. Chunks hold at most
+//!   120 samples and never straddle a multiple of the block range, so cutting a block takes whole chunks;
+//! * postings: a value with one series is an 8-byte entry, larger lists are small sorted vectors that turn
+//!   into roaring bitmaps when they grow ([`ValueMap`]).
 //!
 //! Read isolation (a query never sees part of a committed batch), as Prometheus's `isolation.go` but with
 //! no per-series state: each commit gets an id from [`Isolation`] and publishes its (already WAL-logged)
