@@ -13,6 +13,7 @@
 //! `--dir` keeps the generated data between runs (the WAL is replayed on open). Prints median and min wall
 //! time per query; compare numbers within one run (the machine is shared).
 
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -291,7 +292,7 @@ fn queries() -> Vec<(&'static str, String, Kind)> {
 }
 
 /// `/api/v1/series?match[]=…` over the last hour: sorted, unique label sets.
-fn series_lookup(q: &dyn Queryable, selector: &str) -> Result<usize, String> {
+fn series_lookup(q: &dyn Queryable, selector: &str) -> Result<(usize, u64), String> {
     let ms = promql::parse_matchers(selector).map_err(|e| e.to_string())?;
     let querier = q.querier(NOW - HEAD_MS, NOW).map_err(|e| e.to_string())?;
     let hints = SelectHints { start: NOW - HEAD_MS, end: NOW, func: Some("series".into()), ..Default::default() };
@@ -301,14 +302,21 @@ fn series_lookup(q: &dyn Queryable, selector: &str) -> Result<usize, String> {
     }
     all.sort();
     all.dedup();
-    Ok(all.len())
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in &all {
+        l.to_string().hash(&mut h);
+    }
+    Ok((all.len(), h.finish()))
 }
 
 /// `/api/v1/label/<label>/values?match[]=…` over the last hour.
-fn label_values(q: &dyn Queryable, label: &str, selector: &str) -> Result<usize, String> {
+fn label_values(q: &dyn Queryable, label: &str, selector: &str) -> Result<(usize, u64), String> {
     let ms = promql::parse_matchers(selector).map_err(|e| e.to_string())?;
     let querier = q.querier(NOW - HEAD_MS, NOW).map_err(|e| e.to_string())?;
-    Ok(querier.label_values(label, &ms).map_err(|e| e.to_string())?.len())
+    let v = querier.label_values(label, &ms).map_err(|e| e.to_string())?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    Ok((v.len(), h.finish()))
 }
 
 fn main() {
@@ -345,25 +353,44 @@ fn main() {
     let q: &dyn Queryable = &*db;
     let engine = Engine::new(EngineOptions::default());
     let opts = QueryOpts::default();
-    println!("{:<30} {:>10} {:>10} {:>11} {:>8}", "query", "median ms", "min ms", "median cpu", "series");
+    println!(
+        "{:<30} {:>10} {:>10} {:>11} {:>8} {:>17}",
+        "query", "median ms", "min ms", "median cpu", "series", "result digest"
+    );
     for (name, expr, kind) in queries() {
         if !filters.is_empty() && !filters.iter().any(|f| name == f) {
             continue;
         }
-        let run = || -> Result<usize, String> {
+        // (series in the result, digest of the result: labels and value bits, to check A/B builds agree)
+        let run = || -> Result<(usize, u64), String> {
             let r = match kind {
                 Kind::Range => engine.range_query(q, &expr, NOW - DAY_MS, NOW, 60_000, &opts),
                 Kind::Instant => engine.instant_query(q, &expr, NOW, &opts),
                 Kind::Series => return series_lookup(q, &expr),
                 Kind::LabelValues(label) => return label_values(q, label, &expr),
             };
-            Ok(match r.map_err(|e| e.to_string())?.value {
-                Value::Vector(v) => v.len(),
-                Value::Matrix(m) => m.len(),
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            let n = match r.map_err(|e| e.to_string())?.value {
+                Value::Vector(v) => {
+                    for s in &v {
+                        (s.labels.to_string(), s.t, s.v.to_bits()).hash(&mut h);
+                    }
+                    v.len()
+                }
+                Value::Matrix(m) => {
+                    for s in &m {
+                        s.labels.to_string().hash(&mut h);
+                        for p in &s.samples {
+                            (p.t, p.v.to_bits()).hash(&mut h);
+                        }
+                    }
+                    m.len()
+                }
                 _ => 1,
-            })
+            };
+            Ok((n, h.finish()))
         };
-        let series = run().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (series, digest) = run().unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut times = Vec::with_capacity(reps);
         let mut cpu = Vec::with_capacity(reps);
         for _ in 0..reps {
@@ -375,6 +402,14 @@ fn main() {
         }
         times.sort_by(|a, b| a.total_cmp(b));
         cpu.sort_by(|a, b| a.total_cmp(b));
-        println!("{:<30} {:>10.1} {:>10.1} {:>11.1} {:>8}", name, times[times.len() / 2], times[0], cpu[cpu.len() / 2], series);
+        println!(
+            "{:<30} {:>10.1} {:>10.1} {:>11.1} {:>8} {:>17x}",
+            name,
+            times[times.len() / 2],
+            times[0],
+            cpu[cpu.len() / 2],
+            series,
+            digest
+        );
     }
 }

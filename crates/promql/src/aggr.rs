@@ -220,6 +220,23 @@ fn series_major(ev: &Ev, op: AggOp, input: &Matrix, series_group: &[usize], mut 
     Ok(result)
 }
 
+/// Whether the result cannot depend on the input series' metric names: the output holds only grouping labels
+/// (never `__name__`: `without` always drops it, `by` here does not name it) and values.
+fn ignores_names(a: &Aggregate) -> bool {
+    matches!(
+        a.op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Count
+            | AggOp::Min
+            | AggOp::Max
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+            | AggOp::Quantile
+    ) && (a.without || !a.grouping.iter().any(|g| g == METRIC_NAME))
+}
+
 fn param_value(ev: &Ev, p: &Option<Node>) -> Result<f64> {
     match p {
         Some(p) => {
@@ -236,7 +253,7 @@ pub(crate) fn eval_aggregate(ev: &Ev, a: &Aggregate) -> Result<Matrix> {
     }
     // Prometheus evaluates the parameter over all steps but uses its first value.
     let param = param_value(ev, &a.param)?;
-    let input = ev.eval_m(&a.expr)?;
+    let input = if ignores_names(a) { crate::functions::eval_ignoring_names(ev, &a.expr)? } else { ev.eval_m(&a.expr)? };
 
     let mut scratch = Vec::new();
     let mut group_of: HashMap<u64, usize> = HashMap::new();

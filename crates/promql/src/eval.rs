@@ -542,6 +542,41 @@ pub(crate) type StepOut = Vec<(Labels, f64)>;
 
 pub(crate) const DUP_LABELSET: &str = "vector cannot contain metrics with the same labelset";
 
+/// Whether two series of a matrix would share a label set once their metric names are dropped, without
+/// building the name-less sets: hashes first, label-by-label comparison only for equal hashes.
+pub(crate) fn has_duplicate_labels_without_name(m: &Matrix) -> bool {
+    if m.len() < 2 {
+        return false;
+    }
+    let mut scratch = Vec::new();
+    let mut by_hash: HashMap<u64, usize, IdBuild> = HashMap::with_capacity_and_hasher(m.len(), IdBuild::default());
+    let no_names: [&str; 0] = [];
+    for (i, s) in m.iter().enumerate() {
+        let h = s.labels.hash_without_labels(&no_names, &mut scratch);
+        match by_hash.entry(h) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(e) => {
+                if eq_without_name(&m[*e.get()].labels, &s.labels) {
+                    return true;
+                }
+                // A true hash collision: compare against every earlier series with this hash.
+                if m[..i].iter().any(|o| {
+                    o.labels.hash_without_labels(&no_names, &mut Vec::new()) == h && eq_without_name(&o.labels, &s.labels)
+                }) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn eq_without_name(a: &Labels, b: &Labels) -> bool {
+    a.iter().filter(|x| x.name != METRIC_NAME).eq(b.iter().filter(|x| x.name != METRIC_NAME))
+}
+
 /// Whether two series of a matrix share a label set (Prometheus's `ContainsSameLabelset`).
 pub(crate) fn has_duplicate_labels(m: &Matrix) -> bool {
     match m.len() {
@@ -582,11 +617,25 @@ impl<'a> Ev<'a> {
         let before = self.lim.current();
         let v = self.eval_inner(node)?;
         if let Val::M(m) = &v {
-            self.lim.set_current(before);
-            self.lim.transient(total_points(m))?;
-            self.lim.set_current(before + total_points(m));
+            self.account(before, m)?;
         }
         Ok(v)
+    }
+
+    /// Like [`Ev::eval_m`], for a node evaluated by `f` instead of [`Ev::eval_inner`] (same bookkeeping).
+    pub fn eval_m_by(&self, f: impl FnOnce() -> Result<Matrix>) -> Result<Matrix> {
+        self.lim.check_now()?;
+        let before = self.lim.current();
+        let m = f()?;
+        self.account(before, &m)?;
+        Ok(m)
+    }
+
+    fn account(&self, before: usize, m: &Matrix) -> Result<()> {
+        self.lim.set_current(before);
+        self.lim.transient(total_points(m))?;
+        self.lim.set_current(before + total_points(m));
+        Ok(())
     }
 
     fn eval_inner(&self, node: &Node) -> Result<Val> {
