@@ -19,18 +19,19 @@ pub const SAMPLES_PER_CHUNK: u16 = 120;
 /// Appends samples to one XOR chunk. The state is exactly what a decoder would have after reading the chunk,
 /// so an appender can also be rebuilt from bytes ([`XorAppender::from_bytes`]).
 ///
-/// 48 bytes: the head keeps one per series inline, so the buffer is a boxed slice plus a `u32` length (not
-/// a 24-byte `Vec`) and the sample count is read from the chunk header instead of kept twice. The buffer
-/// grows by ~12% to sizes glibc malloc serves without rounding, and [`XorAppender::reset`] reuses it for the
-/// next chunk when it fits the finished one within 24 bytes (chunks of a series are about the same size;
-/// doubling a `Vec` left ~35 bytes of slack per series in the head; measured with examples/head_mem).
+/// 48 bytes: the head keeps one per series inline, so the buffer is a boxed slice plus a `u32` bit count
+/// (not a 24-byte `Vec` and a free-bits byte). The sample count is kept here as well as in the chunk
+/// header, which is only written: reading it from the buffer on every append made the header's cache line
+/// a load miss per sample (90% of `MemSeries::append` in a WAL replay profile). The buffer grows by ~12%
+/// to sizes glibc malloc serves without rounding, and [`XorAppender::reset`] reuses it for the next chunk
+/// when it fits the finished one within 24 bytes (chunks of a series are about the same size; doubling a
+/// `Vec` left ~35 bytes of slack per series in the head; measured with examples/head_mem).
 #[derive(Clone, Debug)]
 pub struct XorAppender {
     buf: Box<[u8]>,
-    /// Bytes of `buf` in use (0 only for [`XorAppender::empty`]).
-    len: u32,
-    /// Unused low bits of the last byte of `buf` (0 = last byte full).
-    free: u8,
+    /// Bits of `buf` in use, header included (0 only for [`XorAppender::empty`]).
+    bits: u32,
+    num: u16,
     leading: u8,
     trailing: u8,
     t: i64,
@@ -62,27 +63,27 @@ impl XorAppender {
     /// An appender without a buffer (no allocation): no samples and no bytes, not even the header, until the
     /// first [`XorAppender::append`].
     pub fn empty() -> Self {
-        XorAppender { buf: Box::default(), len: 0, free: 0, leading: 0xff, trailing: 0, t: 0, v: 0, t_delta: 0 }
+        XorAppender { buf: Box::default(), bits: 0, num: 0, leading: 0xff, trailing: 0, t: 0, v: 0, t_delta: 0 }
     }
 
     pub fn with_capacity(cap: usize) -> Self {
         let mut a = Self::empty();
         a.buf = vec![0u8; malloc_fit(cap.max(2))].into_boxed_slice();
-        a.len = 2;
+        a.bits = 16;
         a
     }
 
     /// Starts a new chunk in the same buffer, keeping its capacity unless it is far larger than the chunk
     /// just finished.
     pub fn reset(&mut self) {
-        let used = self.len as usize;
+        let used = self.len();
         let want = malloc_fit(used.max(64) + 8);
         if self.buf.len() < 2 || self.buf.len() > want + 16 {
             self.buf = vec![0u8; want].into_boxed_slice();
         }
         self.buf[..2].fill(0);
-        self.len = 2;
-        self.free = 0;
+        self.bits = 16;
+        self.num = 0;
         self.leading = 0xff;
         self.trailing = 0;
         self.t = 0;
@@ -101,13 +102,13 @@ impl XorAppender {
         if d.r.pos > total || total - d.r.pos >= 8 {
             return Err(DecodeError { offset: 2 + d.r.pos / 8, reason: "XOR chunk length does not match its samples" });
         }
-        let Ok(len) = u32::try_from(b.len()) else {
-            return Err(DecodeError { offset: 0, reason: "XOR chunk longer than 4 GiB" });
+        let Ok(bits) = u32::try_from(16 + d.r.pos) else {
+            return Err(DecodeError { offset: 0, reason: "XOR chunk longer than 512 MiB" });
         };
         Ok(XorAppender {
             buf,
-            len,
-            free: (total - d.r.pos) as u8,
+            bits,
+            num: d.num_total,
             t: d.t,
             v: d.v,
             t_delta: d.t_delta,
@@ -118,28 +119,30 @@ impl XorAppender {
 
     #[inline]
     pub fn num_samples(&self) -> u16 {
-        if self.len < 2 {
-            return 0;
-        }
-        u16::from_be_bytes([self.buf[0], self.buf[1]])
+        self.num
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.bits.div_ceil(8) as usize
     }
 
     /// The chunk bytes so far (valid to decode at any time; empty for [`XorAppender::empty`]).
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len as usize]
+        &self.buf[..self.len()]
     }
 
     /// Time and value bits of the last appended sample.
     #[inline]
     pub fn last(&self) -> Option<(i64, u64)> {
-        (self.num_samples() > 0).then_some((self.t, self.v))
+        (self.num > 0).then_some((self.t, self.v))
     }
 
     /// Time of the first sample (decoded from the chunk: the head does not keep it twice).
     #[inline]
     pub fn first_t(&self) -> Option<i64> {
-        if self.num_samples() == 0 {
+        if self.num == 0 {
             return None;
         }
         first_t(self.bytes())
@@ -152,25 +155,23 @@ impl XorAppender {
 
     /// The chunk bytes.
     pub fn into_bytes(self) -> Vec<u8> {
+        let len = self.len();
         let mut v = self.buf.into_vec();
-        v.truncate(self.len as usize);
+        v.truncate(len);
         v
     }
 
-    /// Appends a zero byte, growing the buffer by ~12% when full.
+    /// Makes byte `idx` (the next one) exist and be zero, growing the buffer by ~12% when full.
     #[inline]
-    fn push_zero(&mut self) {
-        let len = self.len as usize;
-        if len == self.buf.len() {
-            self.grow();
+    fn start_byte(&mut self, idx: usize) {
+        if idx >= self.buf.len() {
+            self.grow(idx);
         }
-        self.buf[len] = 0;
-        self.len += 1;
+        self.buf[idx] = 0;
     }
 
     #[cold]
-    fn grow(&mut self) {
-        let len = self.len as usize;
+    fn grow(&mut self, len: usize) {
         let mut b = vec![0u8; malloc_fit(len + len / 8 + 16)].into_boxed_slice();
         b[..len].copy_from_slice(&self.buf[..len]);
         self.buf = b;
@@ -178,31 +179,32 @@ impl XorAppender {
 
     #[inline]
     fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.push_zero();
-            self.free = 8;
+        let idx = (self.bits / 8) as usize;
+        let used = self.bits % 8;
+        if used == 0 {
+            self.start_byte(idx);
         }
-        self.free -= 1;
         if bit {
-            let last = self.len as usize - 1;
-            self.buf[last] |= 1 << self.free;
+            self.buf[idx] |= 0x80 >> used;
         }
+        self.bits += 1;
     }
 
     /// Writes the low `n` bits of `v`, most significant first.
     #[inline]
     fn write_bits(&mut self, v: u64, mut n: u8) {
         while n > 0 {
-            if self.free == 0 {
-                self.push_zero();
-                self.free = 8;
+            let idx = (self.bits / 8) as usize;
+            let used = (self.bits % 8) as u8;
+            if used == 0 {
+                self.start_byte(idx);
             }
-            let take = n.min(self.free);
+            let room = 8 - used;
+            let take = n.min(room);
             let shift = n - take;
             let bits = ((v >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.len as usize - 1;
-            self.buf[last] |= bits << (self.free - take);
-            self.free -= take;
+            self.buf[idx] |= bits << (room - take);
+            self.bits += u32::from(take);
             n -= take;
         }
     }
@@ -220,12 +222,13 @@ impl XorAppender {
     pub fn append(&mut self, t: i64, v: f64) {
         let vb = v.to_bits();
         let mut tmp = [0u8; 10];
-        if self.len < 2 {
+        if self.bits == 0 {
             // An empty() appender: write the header first.
-            self.push_zero();
-            self.push_zero();
+            self.start_byte(0);
+            self.start_byte(1);
+            self.bits = 16;
         }
-        let num = self.num_samples();
+        let num = self.num;
         match num {
             0 => {
                 let n = varint_to(&mut tmp, t);
@@ -264,7 +267,8 @@ impl XorAppender {
         }
         self.t = t;
         self.v = vb;
-        self.buf[..2].copy_from_slice(&(num + 1).to_be_bytes());
+        self.num = num + 1;
+        self.buf[..2].copy_from_slice(&self.num.to_be_bytes());
     }
 
     fn write_vdelta(&mut self, vb: u64) {

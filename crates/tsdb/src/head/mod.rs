@@ -797,18 +797,20 @@ impl MemSeries {
         if !Self::check(self.last(), t, v)? {
             return Ok(Added::Noop);
         }
-        let open_mint = self.app.first_t();
-        let cut = match open_mint {
+        // The open chunk never straddles a multiple of the range, so its range ends where its last sample's
+        // does: no need to read its first timestamp (a cache miss on the buffer) on every append.
+        let cut = match self.app.last() {
             None => true,
-            // Chunk spans stay below 2^32 ms so the arena header can hold them.
-            Some(m) => {
+            Some((lt, _)) => {
                 self.app.num_samples() >= SAMPLES_PER_CHUNK
-                    || t >= range_end(m, chunk_range)
-                    || t.saturating_sub(m) > i64::from(u32::MAX)
+                    || t >= range_end(lt, chunk_range)
+                    // Chunk spans stay below 2^32 ms so the arena header can hold them.
+                    || (chunk_range > i64::from(u32::MAX)
+                        && self.app.first_t().is_some_and(|m| t.saturating_sub(m) > i64::from(u32::MAX)))
             }
         };
         if cut {
-            if let (Some(mint), Some((maxt, _))) = (open_mint, self.app.last()) {
+            if let (Some(mint), Some((maxt, _))) = (self.app.first_t(), self.app.last()) {
                 let Some(loc) = arena.add(self.app.bytes(), mint, maxt, self.last_closed) else {
                     return Err(AppendError::Storage("head chunk arena full (4 GiB per shard)".into()));
                 };
