@@ -73,6 +73,19 @@ impl ChunksIter {
                 break;
             }
             let data = c.data.as_slice();
+            if let Some((p, past)) = decode_fast(data, self.mint, self.maxt, prev, &self.deleted, &mut self.buf) {
+                prev = p;
+                if past {
+                    self.done = true;
+                }
+                if !self.buf.is_empty() {
+                    return true;
+                }
+                continue;
+            }
+            // Malformed chunk: decode it again the careful way, which keeps the samples before the damage and
+            // reports exactly where it is.
+            self.buf.clear();
             let mut dec = match XorDecoder::new(data) {
                 Ok(d) => d,
                 Err(e) => {
@@ -111,6 +124,200 @@ impl ChunksIter {
         }
         !self.buf.is_empty()
     }
+}
+
+/// Big-endian bit reader with a 64-bit window, refilled with one unaligned 8-byte load while at least 8
+/// bytes remain (bits below the valid ones are the stream's own next bits, so OR-ing a reload over them is
+/// harmless), so that most reads are a compare, a shift and a mask.
+struct Bits<'a> {
+    data: &'a [u8],
+    /// Next byte to load.
+    pos: usize,
+    /// Valid bits left-aligned.
+    buf: u64,
+    /// Number of valid bits in `buf`.
+    n: u32,
+}
+
+impl Bits<'_> {
+    #[inline(always)]
+    fn refill(&mut self) {
+        if let Some(w) = self.data.get(self.pos..self.pos + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            self.buf |= u64::from_be_bytes(a) >> self.n;
+            let take = (63 - self.n) >> 3;
+            self.pos += take as usize;
+            self.n += take << 3;
+        } else {
+            while self.n <= 56 {
+                let Some(&b) = self.data.get(self.pos) else { break };
+                self.buf |= u64::from(b) << (56 - self.n);
+                self.pos += 1;
+                self.n += 8;
+            }
+        }
+    }
+
+    /// `k` bits, 1 ≤ k ≤ 56.
+    #[inline(always)]
+    fn read(&mut self, k: u32) -> Option<u64> {
+        if self.n < k {
+            self.refill();
+            if self.n < k {
+                return None;
+            }
+        }
+        let v = self.buf >> (64 - k);
+        self.buf <<= k;
+        self.n -= k;
+        Some(v)
+    }
+
+    /// `k` bits, 0 ≤ k ≤ 64.
+    #[inline(always)]
+    fn read_long(&mut self, k: u32) -> Option<u64> {
+        match k {
+            0 => Some(0),
+            1..=56 => self.read(k),
+            _ => {
+                let hi = self.read(k - 32)?;
+                Some(hi << 32 | self.read(32)?)
+            }
+        }
+    }
+
+    /// Up to the next 4 bits without consuming them (zeros past the end), and how many of them are real.
+    #[inline(always)]
+    fn peek4(&mut self) -> (u64, u32) {
+        if self.n < 4 {
+            self.refill();
+        }
+        (self.buf >> 60, self.n.min(4))
+    }
+
+    #[inline(always)]
+    fn skip(&mut self, k: u32) {
+        self.buf <<= k;
+        self.n -= k;
+    }
+
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut x = 0u64;
+        let mut s = 0;
+        for i in 0..10 {
+            let c = self.read(8)?;
+            if c < 0x80 {
+                if i == 9 && c > 1 {
+                    return None;
+                }
+                return Some(x | c << s);
+            }
+            x |= (c & 0x7f) << s;
+            s += 7;
+        }
+        None
+    }
+}
+
+/// Decodes a whole XOR chunk (Prometheus's encoding, as [`XorDecoder`] reads it) into `out`, keeping the
+/// samples in `[mint, maxt]` after `prev` and outside `deleted`. Returns the last kept timestamp and whether
+/// a sample after `maxt` was reached, or `None` if the chunk is malformed (then `out` holds garbage and the
+/// caller decodes again with [`XorDecoder`]).
+///
+/// This is [`XorDecoder`] with the bits read through a 64-bit window instead of one bounds-checked byte
+/// access per bit; the dashboard bench's profiles had chunk decoding at ~25-30% of instant `rate` queries
+/// over 38k head series and most of the 24 h range queries. A property test checks it against
+/// `XorDecoder` on random and corrupted chunks.
+fn decode_fast(
+    chunk: &[u8],
+    mint: i64,
+    maxt: i64,
+    mut prev: i64,
+    deleted: &[(i64, i64)],
+    out: &mut Vec<Sample>,
+) -> Option<(i64, bool)> {
+    let total = u16::from_be_bytes([*chunk.first()?, *chunk.get(1)?]);
+    let mut r = Bits { data: &chunk[2..], pos: 0, buf: 0, n: 0 };
+    out.reserve(usize::from(total));
+    let (mut t, mut v, mut delta) = (0i64, 0u64, 0u64);
+    let (mut leading, mut trailing) = (0u32, 0u32);
+    for i in 0..total {
+        match i {
+            0 => {
+                let u = r.uvarint()?;
+                let x = (u >> 1) as i64;
+                t = if u & 1 != 0 { !x } else { x };
+                v = r.read_long(64)?;
+            }
+            _ => {
+                if i == 1 {
+                    delta = r.uvarint()?;
+                } else {
+                    let (top, real) = r.peek4();
+                    let (len, sz) = if top & 0b1000 == 0 {
+                        (1, 0)
+                    } else if top & 0b0100 == 0 {
+                        (2, 14)
+                    } else if top & 0b0010 == 0 {
+                        (3, 17)
+                    } else if top & 0b0001 == 0 {
+                        (4, 20)
+                    } else {
+                        (4, 64)
+                    };
+                    if len > real {
+                        return None;
+                    }
+                    r.skip(len);
+                    let dod = match sz {
+                        0 => 0,
+                        64 => r.read_long(64)? as i64,
+                        _ => {
+                            let mut bits = r.read(sz)?;
+                            if bits > (1u64 << (sz - 1)) {
+                                bits = bits.wrapping_sub(1u64 << sz);
+                            }
+                            bits as i64
+                        }
+                    };
+                    delta = (delta as i64).wrapping_add(dod) as u64;
+                }
+                t = t.wrapping_add(delta as i64);
+                if r.read(1)? == 1 {
+                    let mbits = if r.read(1)? == 0 {
+                        let used = leading + trailing;
+                        if used >= 64 {
+                            return None;
+                        }
+                        64 - used
+                    } else {
+                        let lead = r.read(5)? as u32;
+                        let m = match r.read(6)? as u32 {
+                            0 => 64,
+                            m => m,
+                        };
+                        if lead + m > 64 {
+                            return None;
+                        }
+                        leading = lead;
+                        trailing = 64 - lead - m;
+                        m
+                    };
+                    v ^= r.read_long(mbits)? << trailing;
+                }
+            }
+        }
+        if t > maxt {
+            return Some((prev, true));
+        }
+        if t < mint || t <= prev || deleted.iter().any(|&(a, b)| t >= a && t <= b) {
+            continue;
+        }
+        prev = t;
+        out.push(Sample::new(t, f64::from_bits(v)));
+    }
+    Some((prev, false))
 }
 
 impl SampleIter for ChunksIter {
@@ -162,6 +369,8 @@ pub use model::merge::{MergeQuerier, MergeSampleIter, MergeSeriesSet};
 mod tests {
     use super::*;
     use crate::chunkenc::XorAppender;
+    use proptest::prelude::Just;
+    use proptest::strategy::Strategy as _;
     use model::VecSampleIter;
 
     fn chunk(samples: &[(i64, f64)]) -> ChunkRef {
@@ -232,6 +441,85 @@ mod tests {
                     // element even when it was skipped, never returned).
                     break;
                 }
+            }
+        }
+    }
+
+    /// What `decode_fast` must return, computed with `XorDecoder` the way `refill` did before it: the kept
+    /// samples and how decoding ended (past `maxt`, end of chunk, or an error).
+    fn decode_oracle(chunk: &[u8], mint: i64, maxt: i64, mut prev: i64, del: &[(i64, i64)]) -> (Vec<(i64, u64)>, Result<bool, ()>) {
+        let mut out = Vec::new();
+        let Ok(mut dec) = XorDecoder::new(chunk) else { return (out, Err(())) };
+        loop {
+            match dec.next(chunk) {
+                Ok(Some((t, v))) => {
+                    if t > maxt {
+                        return (out, Ok(true));
+                    }
+                    if t < mint || t <= prev || del.iter().any(|&(a, b)| t >= a && t <= b) {
+                        continue;
+                    }
+                    prev = t;
+                    out.push((t, v));
+                }
+                Ok(None) => return (out, Ok(false)),
+                Err(_) => return (out, Err(())),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast decoder equals `XorDecoder` on valid chunks (any timestamps and value patterns, bit-exact
+        /// values) and refuses exactly the chunks `XorDecoder` fails on (random corruption and truncation).
+        #[test]
+        fn decode_fast_matches_xor_decoder(
+            deltas in proptest::collection::vec(proptest::prop_oneof![
+                Just(15_000i64), Just(0i64), 1i64..100, 1i64..100_000, 0i64..(1i64 << 40),
+                // Deltas whose difference from 15 s is at the edges of the 14/17/20-bit delta-of-delta codes.
+                proptest::sample::select(vec![-8191i64, -8192, 8191, 8192, 8193, -65535, -65536, 65535, 65536,
+                    65537, -524287, -524288, 524287, 524288, 524289]).prop_map(|d| 15_000 + d),
+            ], 1..200),
+            first in -(1i64 << 50)..(1i64 << 50),
+            vals in proptest::collection::vec(proptest::prop_oneof![
+                Just(0u64), Just(1.5f64.to_bits()), proptest::num::u64::ANY, (0u64..1000).prop_map(|x| (x as f64).to_bits()),
+                Just(model::STALE_NAN_BITS)
+            ], 1..200),
+            window in (-100i64..3_000_000, 0i64..3_000_000),
+            prev_at in proptest::option::of(proptest::num::usize::ANY),
+            del in proptest::collection::vec((0i64..3_000_000, 0i64..100_000), 0..2),
+            corrupt in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 0..3),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+        ) {
+            let mut a = XorAppender::new();
+            let mut t = first;
+            let mut ts = Vec::new();
+            for (i, d) in deltas.iter().enumerate() {
+                a.append(t, f64::from_bits(vals[i % vals.len()]));
+                ts.push(t);
+                t = t.saturating_add((*d).max(0));
+            }
+            let mut bytes = a.bytes().to_vec();
+            for &(i, b) in &corrupt {
+                let n = bytes.len();
+                bytes[i % n] ^= b;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c % (bytes.len() + 1));
+            }
+            let mint = first.saturating_add(window.0);
+            let maxt = mint.saturating_add(window.1);
+            let prev = prev_at.map_or(i64::MIN, |i| ts[i % ts.len()]);
+            let del: Vec<(i64, i64)> = del.iter().map(|&(s, l)| (first + s, first + s + l)).collect();
+            let (want, end) = decode_oracle(&bytes, mint, maxt, prev, &del);
+            let mut got = Vec::new();
+            match decode_fast(&bytes, mint, maxt, prev, &del, &mut got) {
+                Some((p, past)) => {
+                    proptest::prop_assert_eq!(end, Ok(past));
+                    let got: Vec<(i64, u64)> = got.iter().map(|s| (s.t, s.v.to_bits())).collect();
+                    proptest::prop_assert_eq!(p, want.last().map_or(prev, |s| s.0));
+                    proptest::prop_assert_eq!(got, want);
+                }
+                None => proptest::prop_assert_eq!(end, Err(())),
             }
         }
     }
