@@ -121,17 +121,24 @@ impl Iterator for MergeSeriesSet {
 }
 
 /// Time-ordered union of several sample iterators; on equal timestamps the first iterator's sample wins.
+///
+/// Sources rarely interleave (a block's samples, then the head's), so after choosing the source of a sample
+/// it keeps taking samples from that source while they stay below every other source's next one, without
+/// comparing all heads again: the merge of a 23 h block and a 1 h head was ~19% of a 24 h `rate` query.
 pub struct MergeSampleIter {
     its: Vec<Box<dyn SampleIter>>,
     heads: Vec<Option<Sample>>,
     cur: Option<Sample>,
     started: bool,
+    /// Source of the last sample and the smallest next timestamp among the others (i64::MAX when none):
+    /// that source's samples before it come next.
+    run: Option<(usize, i64)>,
 }
 
 impl MergeSampleIter {
     pub fn new(its: Vec<Box<dyn SampleIter>>) -> Self {
         let n = its.len();
-        MergeSampleIter { its, heads: vec![None; n], cur: None, started: false }
+        MergeSampleIter { its, heads: vec![None; n], cur: None, started: false, run: None }
     }
 
     fn start(&mut self) {
@@ -144,6 +151,15 @@ impl MergeSampleIter {
     }
 
     fn advance(&mut self) -> Option<Sample> {
+        if let Some((i, bound)) = self.run {
+            if let Some(s) = self.heads[i] {
+                if s.t < bound {
+                    self.heads[i] = self.its[i].next();
+                    self.cur = Some(s);
+                    return Some(s);
+                }
+            }
+        }
         let mut best: Option<(usize, Sample)> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(s) = h {
@@ -152,12 +168,19 @@ impl MergeSampleIter {
                 }
             }
         }
-        let (_, s) = best?;
+        let (bi, s) = best?;
+        let mut bound = i64::MAX;
         for i in 0..self.heads.len() {
             if self.heads[i].is_some_and(|h| h.t == s.t) {
                 self.heads[i] = self.its[i].next();
             }
+            if i != bi {
+                if let Some(h) = self.heads[i] {
+                    bound = bound.min(h.t);
+                }
+            }
         }
+        self.run = Some((bi, bound));
         self.cur = Some(s);
         Some(s)
     }
@@ -176,6 +199,7 @@ impl SampleIter for MergeSampleIter {
             }
         }
         self.started = true;
+        self.run = None;
         for i in 0..self.its.len() {
             if self.heads[i].is_none_or(|h| h.t < t) {
                 self.heads[i] = self.its[i].seek(t);
@@ -238,6 +262,44 @@ mod tests {
         assert_eq!(all[1].0, b);
         assert_eq!(all[2].0, c);
         assert_eq!(q.label_values("__name__", &[]).unwrap(), vec!["a", "b", "c"]);
+    }
+
+    proptest::proptest! {
+        /// Any mix of next/seek over 1-3 sources (overlapping, interleaved or back to back, with equal
+        /// timestamps) returns what one vector of their union returns, the earliest source winning ties.
+        #[test]
+        fn merge_sample_iter_matches_oracle(
+            sources in proptest::collection::vec(
+                (0i64..300, proptest::collection::btree_set(0i64..200, 0..60)), 1..4),
+            ops in proptest::collection::vec(proptest::option::of(0i64..600), 1..80),
+        ) {
+            let lists: Vec<Vec<Sample>> = sources
+                .iter()
+                .enumerate()
+                .map(|(i, (off, ts))| ts.iter().map(|t| Sample::new(off + t, i as f64)).collect())
+                .collect();
+            let mut want: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+            for l in &lists {
+                for s in l {
+                    want.entry(s.t).or_insert(s.v);
+                }
+            }
+            let want: Vec<Sample> = want.into_iter().map(|(t, v)| Sample::new(t, v)).collect();
+            let its: Vec<Box<dyn SampleIter>> =
+                lists.into_iter().map(|l| Box::new(crate::VecSampleIter::new(l)) as Box<dyn SampleIter>).collect();
+            let mut got = MergeSampleIter::new(its);
+            let mut oracle = crate::VecSampleIter::new(want);
+            for op in ops {
+                let (g, w) = match op {
+                    None => (got.next(), oracle.next()),
+                    Some(t) => (got.seek(t), oracle.seek(t)),
+                };
+                proptest::prop_assert_eq!(g, w, "{:?}", op);
+                if g.is_none() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]
