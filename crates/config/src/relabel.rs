@@ -346,10 +346,14 @@ fn apply(cfg: &RelabelConfig, lb: &mut LabelsBuilder, val: &mut String, scratch:
             *scratch = target;
         }
         Action::Lowercase => {
-            lb.set(&cfg.target_label, &val.to_lowercase());
+            scratch.clear();
+            go_to_lower(val, scratch);
+            lb.set(&cfg.target_label, scratch);
         }
         Action::Uppercase => {
-            lb.set(&cfg.target_label, &val.to_uppercase());
+            scratch.clear();
+            go_to_upper(val, scratch);
+            lb.set(&cfg.target_label, scratch);
         }
         Action::HashMod => {
             let d = md5::compute(val.as_bytes()).0;
@@ -380,6 +384,51 @@ fn apply(cfg: &RelabelConfig, lb: &mut LabelsBuilder, val: &mut String, scratch:
     true
 }
 
+/// Go's `strings.ToLower`: each character through `unicode.ToLower`, the *simple* (one-to-one) case mapping
+/// of UnicodeData.txt. Rust's `str::to_lowercase` uses the full mapping instead, which differs for `İ`
+/// (U+0130 becomes `i` + U+0307) and for a final `Σ` (becomes `ς`); Go gives `i` and `σ`.
+fn go_to_lower(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+        return;
+    }
+    for c in s.chars() {
+        let mut l = c.to_lowercase();
+        match (l.next(), l.next()) {
+            (Some(one), None) => out.push(one),
+            // The only unconditional multi-character lowercase mapping is U+0130; its simple mapping is `i`.
+            _ => out.push(if c == '\u{130}' { 'i' } else { c }),
+        }
+    }
+}
+
+/// Go's `strings.ToUpper` (simple mapping, see [`go_to_lower`]). Where Rust's full mapping expands a character
+/// (`ß` → `SS`, `ŉ` → `ʼN`, Greek with ypogegrammeni, ligatures), Go keeps the character unless
+/// UnicodeData.txt gives it a one-to-one uppercase: only the Greek iota-subscript letters below have one.
+fn go_to_upper(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| b.to_ascii_uppercase() as char));
+        return;
+    }
+    for c in s.chars() {
+        let mut u = c.to_uppercase();
+        match (u.next(), u.next()) {
+            (Some(one), None) => out.push(one),
+            _ => {
+                let simple = match c as u32 {
+                    // ᾀ..ᾇ, ᾐ..ᾗ, ᾠ..ᾧ → ᾈ..ᾏ, ᾘ..ᾟ, ᾨ..ᾯ (the titlecase forms).
+                    0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => char::from_u32(c as u32 + 8),
+                    0x1FB3 => Some('\u{1FBC}'),
+                    0x1FC3 => Some('\u{1FCC}'),
+                    0x1FF3 => Some('\u{1FFC}'),
+                    _ => None,
+                };
+                out.push(simple.unwrap_or(c));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +444,23 @@ mod tests {
             Ok(c) => panic!("expected error for {yaml}, got {c:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// Go's simple case mapping, not Rust's full one (values checked against Prometheus 2.42 by the
+    /// interop_targets test).
+    #[test]
+    fn case_mapping_is_gos() {
+        let f = |g: fn(&str, &mut String), s: &str| {
+            let mut o = String::new();
+            g(s, &mut o);
+            o
+        };
+        assert_eq!(f(go_to_lower, "ÄbC ΣΑΣ İx ǅ"), "äbc σασ ix ǆ");
+        assert_eq!(f(go_to_upper, "ßŉ ǅ ᾳ ᾀ ᾈ ﬀ straße ǰ"), "ßŉ Ǆ ᾼ ᾈ ᾈ ﬀ STRAßE ǰ");
+        assert_eq!(f(go_to_lower, "AbC-09"), "abc-09");
+        assert_eq!(f(go_to_upper, "AbC-09"), "ABC-09");
+        let r = cfg("source_labels: [a]\ntarget_label: b\naction: uppercase\n");
+        assert_eq!(relabel(&labels! {"a" => "maß"}, &[r]), Some(labels! {"a" => "maß", "b" => "MAß"}));
     }
 
     /// Table tests modelled on Prometheus's relabel_test.go cases.

@@ -172,8 +172,14 @@ fn query_escape(s: &str, out: &mut String) {
     }
 }
 
-/// Escapes a URL path the way Go's `url.URL.EscapedPath` does for ordinary paths.
+/// Escapes a URL path as Go's `url.URL.EscapedPath` does when there is no raw path: everything but letters,
+/// digits, `-_.~` and `$&+,/:;=@` is percent-encoded (so `!'()*` and `?` are too); a path of just `*` is left
+/// alone.
 fn path_escape(s: &str, out: &mut String) {
+    if s == "*" {
+        out.push('*');
+        return;
+    }
     for b in s.bytes() {
         match b {
             b'A'..=b'Z'
@@ -183,7 +189,32 @@ fn path_escape(s: &str, out: &mut String) {
             | b'_'
             | b'.'
             | b'~'
+            | b'$'
+            | b'&'
+            | b'+'
+            | b','
             | b'/'
+            | b':'
+            | b';'
+            | b'='
+            | b'@' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+/// Escapes a URL host (with port) as Go's `url.URL.String` does: letters, digits, `-_.~`, the sub-delimiters,
+/// `:`, brackets, `<>` and `"` stay; everything else is percent-encoded.
+fn host_escape(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
             | b'!'
             | b'$'
             | b'&'
@@ -196,7 +227,11 @@ fn path_escape(s: &str, out: &mut String) {
             | b';'
             | b'='
             | b':'
-            | b'@' => out.push(b as char),
+            | b'['
+            | b']'
+            | b'<'
+            | b'>'
+            | b'"' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -216,8 +251,16 @@ impl Target {
                 }
             }
         }
-        let mut url = format!("{}://{}", labels.get_or_empty(SCHEME_LABEL), labels.get_or_empty(ADDRESS_LABEL));
-        path_escape(labels.get_or_empty(METRICS_PATH_LABEL), &mut url);
+        // Go's url.URL{Scheme, Host, Path}.String(): a path not starting with `/` gets one after the host.
+        // An empty scheme (relabeled away) leaves `//host/path`, as Go writes it.
+        let scheme = labels.get_or_empty(SCHEME_LABEL);
+        let mut url = if scheme.is_empty() { "//".to_string() } else { format!("{scheme}://") };
+        host_escape(labels.get_or_empty(ADDRESS_LABEL), &mut url);
+        let path = labels.get_or_empty(METRICS_PATH_LABEL);
+        if !path.is_empty() && !path.starts_with('/') {
+            url.push('/');
+        }
+        path_escape(path, &mut url);
         let mut first = true;
         for (k, vs) in &params {
             for v in vs {
@@ -388,6 +431,25 @@ mod tests {
         let (l, _) = pop(&c, labels! {"__address__" => "ok:1"}).unwrap();
         let t = Target::new(l, Labels::empty(), &c);
         assert_eq!(t.url.as_str(), "http://ok:1/metrics?match%5B%5D=%7Ba%3D%22b%22%7D&module=http_2xx&target=ok%3A1");
+    }
+
+    /// Go's `url.URL.String()`: path and host escaping, `/` before a relative path (matches Prometheus 2.42 in
+    /// the interop_targets test).
+    #[test]
+    fn scrape_url_like_go() {
+        let c = cfg("scrape_configs:\n- job_name: j\n  metrics_path: metrics\n");
+        let url = |addr: &str, path: Option<&str>| {
+            let mut lb = labels! {"__address__" => addr}.builder();
+            if let Some(p) = path {
+                lb.set("__metrics_path__", p);
+            }
+            let (l, _) = populate_labels(lb, &c).unwrap();
+            Target::new(l, Labels::empty(), &c).url
+        };
+        assert_eq!(url("h:1", None), "http://h:1/metrics");
+        assert_eq!(url("h:1", Some("/a b!(x)*'?y;z$&+,:=@~")), "http://h:1/a%20b%21%28x%29%2A%27%3Fy;z$&+,:=@~");
+        assert_eq!(url("spa ce:1", Some("*")), "http://spa%20ce:1/*");
+        assert_eq!(url("[::1]:1", Some("/ä")), "http://[::1]:1/%C3%A4");
     }
 
     #[test]
