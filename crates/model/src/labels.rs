@@ -110,7 +110,9 @@ impl Labels {
 
     /// Builds from pairs already sorted by name with unique names. Debug builds check the order.
     pub fn from_sorted_unchecked<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Labels {
-        let mut buf = Vec::new();
+        // One scratch allocation big enough for typical label sets (the result is copied into the Arc anyway);
+        // growing from empty cost ~7 reallocations per set in query profiles.
+        let mut buf = Vec::with_capacity(256);
         let mut prev: Option<&str> = None;
         for (n, v) in pairs {
             debug_assert!(prev.is_none_or(|p| p < n), "BUG: labels not sorted/unique: {prev:?} then {n:?}");
