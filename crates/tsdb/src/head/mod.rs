@@ -1231,7 +1231,15 @@ impl Head {
 
     pub fn appender(self: &Arc<Self>) -> HeadAppender {
         let home = self.next_home.fetch_add(1, Ordering::Relaxed) as usize % SHARDS;
-        HeadAppender { head: self.clone(), staged: Vec::new(), batch_last: HashMap::new(), buf: Vec::new(), home, created_in_home: 0 }
+        HeadAppender {
+            head: self.clone(),
+            staged: Vec::new(),
+            batch_last: HashMap::new(),
+            batch_last_complete: false,
+            buf: Vec::new(),
+            home,
+            created_in_home: 0,
+        }
     }
 
     pub fn min_time(&self) -> i64 {
@@ -1698,8 +1706,11 @@ impl PostingsIndex for IndexView<'_> {
 pub struct HeadAppender {
     head: Arc<Head>,
     staged: Vec<RefSample>,
-    /// Last staged (t, value bits) per series, to check order within the batch.
+    /// Last staged (t, value bits) per series, to check order within the batch. Only needed for a series
+    /// that already has pending samples (`MemSeries::pending > 0`), so it is filled lazily: short batches are
+    /// scanned, a longer one indexes every staged sample once (`batch_last_complete`) and keeps it up to date.
     batch_last: HashMap<u32, (i64, u64)>,
+    batch_last_complete: bool,
     buf: Vec<u8>,
     /// Shard for the series this appender creates (see [`Head::get_or_create`]); it moves on after
     /// [`HOME_RUN`] series so one big target still spreads over all shards (a shard lock is held for a
@@ -1711,12 +1722,33 @@ pub struct HeadAppender {
 /// Series an appender creates in one shard before moving to the next.
 const HOME_RUN: u32 = 1024;
 
+/// The last sample of series `r` staged in this batch, if any (see `HeadAppender::batch_last`).
+fn staged_last(staged: &[RefSample], map: &mut HashMap<u32, (i64, u64)>, complete: &mut bool, r: u32) -> Option<(i64, u64)> {
+    const SCAN: usize = 32;
+    if !*complete {
+        if staged.len() <= SCAN {
+            return staged.iter().rev().find(|s| s.r == r as u64).map(|s| (s.t, s.v.to_bits()));
+        }
+        // Index the batch once; from here on every staged sample is recorded (O(n) per batch in total).
+        for s in staged {
+            map.insert(s.r as u32, (s.t, s.v.to_bits()));
+        }
+        *complete = true;
+    }
+    map.get(&r).copied()
+}
+
 impl HeadAppender {
     fn stage(&mut self, r: u32, t: i64, v: f64) -> Result<Option<()>, AppendError> {
         let head = &*self.head;
         let mut g = head.series[shard_of(r)].0.lock();
         let Some(s) = g.series.get_mut(&key_of(r)) else { return Ok(None) };
-        let last = self.batch_last.get(&r).copied().or_else(|| s.last());
+        // A series nobody has staged samples for cannot be in this batch: no lookup in the common case.
+        let last = if s.pending > 0 {
+            staged_last(&self.staged, &mut self.batch_last, &mut self.batch_last_complete, r).or_else(|| s.last())
+        } else {
+            s.last()
+        };
         match MemSeries::check(last, t, v) {
             Ok(true) => {}
             Ok(false) => return Ok(Some(())),
@@ -1732,9 +1764,17 @@ impl HeadAppender {
         }
         s.pending += 1;
         drop(g);
-        self.batch_last.insert(r, (t, v.to_bits()));
+        if self.batch_last_complete {
+            self.batch_last.insert(r, (t, v.to_bits()));
+        }
         self.staged.push(RefSample { r: r as u64, t, v });
         Ok(Some(()))
+    }
+
+    fn clear_batch(&mut self) {
+        self.staged.clear();
+        self.batch_last.clear();
+        self.batch_last_complete = false;
     }
 
     fn release_pending(&mut self) {
@@ -1779,7 +1819,7 @@ impl Appender for HeadAppender {
 
     fn commit(&mut self) -> Result<(), StorageError> {
         if self.staged.is_empty() {
-            self.batch_last.clear();
+            self.clear_batch();
             return Ok(());
         }
         if let Some(w) = &self.head.wal {
@@ -1818,15 +1858,13 @@ impl Appender for HeadAppender {
         self.head.note_times(mint, maxt);
         self.head.num_samples.fetch_add(n, Ordering::Relaxed);
         Metrics::inc(&self.head.metrics.head_samples_appended, n);
-        self.staged.clear();
-        self.batch_last.clear();
+        self.clear_batch();
         Ok(())
     }
 
     fn rollback(&mut self) {
         self.release_pending();
-        self.staged.clear();
-        self.batch_last.clear();
+        self.clear_batch();
     }
 }
 
@@ -1883,6 +1921,40 @@ mod tests {
         assert_eq!(a.append(0, &Labels::empty(), 1, 1.0), Err(AppendError::InvalidLabels("empty label set".into())));
         assert_eq!(h.stats().num_samples, 3);
         assert_eq!((h.stats().min_time, h.stats().max_time), (10, 30));
+    }
+
+    #[test]
+    fn order_within_a_batch_is_checked_in_short_and_long_batches() {
+        let h = head();
+        let ls: Vec<Labels> = (0..100).map(|i| labels! {"__name__" => "m", "i" => &i.to_string()}).collect();
+        // Round 1: one sample per series (no in-batch lookups), then interleaved repeats that make the batch
+        // long enough to be indexed.
+        let mut a = h.appender();
+        let refs: Vec<SeriesRef> = ls.iter().map(|l| a.append(0, l, 100, 1.0).unwrap()).collect();
+        for (l, &r) in ls.iter().zip(&refs) {
+            assert_eq!(a.append(r, l, 200, 2.0), Ok(r));
+        }
+        for (l, &r) in ls.iter().zip(&refs) {
+            assert_eq!(a.append(r, l, 150, 0.0), Err(AppendError::OutOfOrder), "{l}");
+            assert_eq!(a.append(r, l, 200, 3.0), Err(AppendError::DuplicateSample));
+            assert_eq!(a.append(r, l, 200, 2.0), Ok(r), "same sample again is a no-op");
+        }
+        // A second appender sees the first one's pending samples only after commit; its own short batch
+        // is checked by scanning.
+        let mut b = h.appender();
+        assert_eq!(b.append(refs[0], &ls[0], 300, 1.0), Ok(refs[0]));
+        assert_eq!(b.append(refs[0], &ls[0], 250, 1.0), Err(AppendError::OutOfOrder));
+        a.commit().unwrap();
+        b.commit().unwrap();
+        let got = select(&h, 0, 1000, &[Matcher::equal("i", "0")]);
+        assert_eq!(got[0].1.iter().map(|s| s.t).collect::<Vec<_>>(), vec![100, 200, 300]);
+        assert_eq!(h.stats().num_samples, 201);
+        // After commit the batch state is reset: the committed samples are the reference now.
+        let mut c = h.appender();
+        assert_eq!(c.append(refs[5], &ls[5], 200, 9.0), Err(AppendError::DuplicateSample));
+        assert_eq!(c.append(refs[5], &ls[5], 400, 9.0), Ok(refs[5]));
+        c.rollback();
+        assert_eq!(c.append(refs[5], &ls[5], 350, 9.0), Ok(refs[5]), "rolled back samples are forgotten");
     }
 
     #[test]
