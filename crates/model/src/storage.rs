@@ -75,6 +75,11 @@ pub struct SelectHints {
     /// Grouping labels of the enclosing aggregation, and whether they are `by` (true) or `without`.
     pub grouping: Vec<String>,
     pub by: bool,
+    /// The caller needs, of each series, only the latest sample at or before `end`, and only if it is at or
+    /// after `start` (an instant vector selector evaluated at one time). A querier may then return just that
+    /// sample, or nothing for a series whose latest sample is before `start`. Queriers that ignore the hint
+    /// return all samples as usual.
+    pub latest_only: bool,
 }
 
 /// Iterates one series' samples in increasing time order.

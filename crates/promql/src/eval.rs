@@ -697,6 +697,8 @@ impl<'a> Ev<'a> {
             func: func.map(|f| f.name().to_string()),
             grouping: Vec::new(),
             by: false,
+            // One evaluation time and no range: vector_selector uses only the latest sample at or before it.
+            latest_only: range == 0 && self.is_instant(),
         };
         let storage_err = |e: model::StorageError| match e {
             model::StorageError::Canceled => QueryError::Canceled,

@@ -201,6 +201,8 @@ pub fn read_samples(
             func: (!h.func.is_empty()).then(|| h.func.clone()),
             grouping: h.grouping.clone(),
             by: h.by,
+            // A remote reader asked for raw samples: never only the latest.
+            latest_only: false,
         });
         let mut result = prompb::QueryResult::default();
         for s in querier.select(true, hints.as_ref(), &matchers)? {

@@ -40,6 +40,14 @@ pub struct ChunksIter {
 }
 
 impl ChunksIter {
+    /// An iterator over one sample (a head series' latest, for a [`model::SelectHints::latest_only`] select).
+    pub fn one(s: Sample, location: Arc<str>) -> Self {
+        let mut it = ChunksIter::new(Vec::new(), s.t, s.t, Arc::from(Vec::new()), location);
+        it.buf.push(s);
+        it.done = true;
+        it
+    }
+
     pub fn new(chunks: Vec<ChunkRef>, mint: i64, maxt: i64, deleted: Arc<[(i64, i64)]>, location: Arc<str>) -> Self {
         ChunksIter {
             chunks,
