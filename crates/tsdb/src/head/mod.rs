@@ -363,6 +363,23 @@ enum PostingsRef<'a> {
 }
 
 impl PostingsRef<'_> {
+    /// Up to `k` members that are also in `sorted` (ascending), in no particular order.
+    fn common_with(self, sorted: &[u32], k: usize, out: &mut Vec<u32>) {
+        let has = |x: &u32| sorted.binary_search(x).is_ok();
+        match self {
+            PostingsRef::One(x) | PostingsRef::List(&PList::One(x)) => out.extend(Some(x).filter(|x| has(x))),
+            PostingsRef::List(PList::Empty) => {}
+            PostingsRef::List(PList::Small(v)) => out.extend(v.iter().copied().filter(|x| has(x)).take(k)),
+            PostingsRef::List(PList::Big(b)) => {
+                if b.len() < sorted.len() as u64 {
+                    out.extend(b.iter().filter(|x| has(x)).take(k));
+                } else {
+                    out.extend(sorted.iter().copied().filter(|&x| b.contains(x)).take(k));
+                }
+            }
+        }
+    }
+
     fn extend_into(self, out: &mut Vec<u32>) {
         match self {
             PostingsRef::One(x) => out.push(x),
@@ -437,6 +454,10 @@ impl ValueMap {
 
     fn iter(&self) -> impl Iterator<Item = (u32, PostingsRef<'_>)> + '_ {
         self.ones.iter().map(|&(v, id)| (v, PostingsRef::One(id))).chain(self.many.iter().map(|(&v, l)| (v, PostingsRef::List(l))))
+    }
+
+    fn len(&self) -> usize {
+        self.ones.len() + self.many.len()
     }
 
     fn heap_size(&self) -> (usize, usize) {

@@ -174,6 +174,9 @@ impl Querier for HeadQuerier {
             return Ok(self.index_label_values(name));
         }
         let Some(name_id) = self.head.symbols.read().lookup(name) else { return Ok(Vec::new()) };
+        if let Some(v) = self.label_values_by_value(name_id, ms)? {
+            return Ok(v);
+        }
         self.matching_label_ids(ms, |ids, out| {
             if let Some((_, v)) = ids.clone().find(|&(n, _)| n == name_id) {
                 out.push(v);
@@ -189,7 +192,66 @@ impl Querier for HeadQuerier {
     }
 }
 
+/// Candidate series checked per value by [`HeadQuerier::label_values_by_value`] before giving up on it.
+const VALUE_CANDIDATES: usize = 4;
+
 impl HeadQuerier {
+    /// Label values with matchers when the label has few values compared with the matching series (e.g.
+    /// `route` values of one namespace's requests, 16 values for 48k series at 1M): each value's postings are
+    /// intersected with the matching series and a value is kept once one common series has data in range,
+    /// as Prometheus's head intersects postings per value. Reading every matching series' labels instead was
+    /// 27 ms vs Prometheus's 1 ms at 1M series. `None` when the label has too many values for this to pay,
+    /// or when a value's first candidates are all out of range or hidden (the per-series path decides then).
+    fn label_values_by_value(&self, name_id: u32, ms: &[Matcher]) -> Result<Option<Vec<String>>, StorageError> {
+        let guard = self.read_guard();
+        let mut refs = self.head.postings(ms)?;
+        if !refs.is_sorted() {
+            refs.sort_unstable();
+        }
+        // (value id, candidate series) from the index; shard locks are taken after the index lock is released.
+        let mut cands: Vec<(u32, Vec<u32>)> = Vec::new();
+        {
+            let ix = self.head.index.read();
+            let Some(vals) = ix.postings.get(&name_id) else { return Ok(Some(Vec::new())) };
+            if vals.len() * 4 > refs.len() {
+                return Ok(None);
+            }
+            for (v, p) in vals.iter() {
+                let mut c = Vec::new();
+                p.common_with(&refs, VALUE_CANDIDATES + 1, &mut c);
+                if !c.is_empty() {
+                    cands.push((v, c));
+                }
+            }
+        }
+        // (series that has the value and data in range, the value's string)
+        let mut found: Vec<(u32, String)> = Vec::with_capacity(cands.len());
+        for (v, c) in &cands {
+            let mut ok = false;
+            for &r in c.iter().take(VALUE_CANDIDATES) {
+                let g = self.head.series[shard_of(r)].0.lock();
+                let Some(s) = g.series.get(&key_of(r)) else { continue };
+                if s.has_data_in(self.mint, self.maxt, &g.arena) {
+                    // Resolved under the series' lock: the id cannot have been released and reused meanwhile.
+                    found.push((r, self.head.symbols.read().get(*v).to_string()));
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok && c.len() > VALUE_CANDIDATES {
+                return Ok(None);
+            }
+        }
+        let hide = guard.finish();
+        if found.iter().any(|(r, _)| hide.contains_key(r)) {
+            return Ok(None);
+        }
+        let mut out: Vec<String> = found.into_iter().map(|(_, s)| s).collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(Some(out))
+    }
+
     /// Distinct strings of the symbol ids `pick` takes from the packed labels of each matching series with
     /// visible data in range, sorted. Reads ids straight from the series (no label set is built: building
     /// each matching series' labels made label values with matchers ~5x slower than Prometheus).
