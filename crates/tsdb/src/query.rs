@@ -41,8 +41,9 @@ pub struct ChunksIter {
 
 impl ChunksIter {
     /// An iterator over one sample (a head series' latest, for a [`model::SelectHints::latest_only`] select).
-    pub fn one(s: Sample, location: Arc<str>) -> Self {
-        let mut it = ChunksIter::new(Vec::new(), s.t, s.t, Arc::from(Vec::new()), location);
+    /// `none` is an empty deleted-interval list, passed in so a caller building many can share one.
+    pub fn one(s: Sample, none: Arc<[(i64, i64)]>, location: Arc<str>) -> Self {
+        let mut it = ChunksIter::new(Vec::new(), s.t, s.t, none, location);
         it.buf.push(s);
         it.done = true;
         it

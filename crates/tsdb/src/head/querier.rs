@@ -60,10 +60,14 @@ impl HeadQuerier {
             let mut cs = Vec::new();
             let mut one = None;
             if chunks {
-                match latest.and_then(|(lo, hi)| s.last().filter(|&(t, _)| t <= hi).map(|x| (lo, x))) {
-                    Some((lo, (t, _))) if t < lo => continue,
-                    Some((_, (t, v))) => one = Some(Sample::new(t, f64::from_bits(v))),
-                    None => s.chunks_in(self.mint, self.maxt, &g.arena, &mut cs),
+                match latest.zip(s.last()) {
+                    Some(((lo, hi), (t, v))) if t <= hi => {
+                        if t < lo {
+                            continue;
+                        }
+                        one = Some(Sample::new(t, f64::from_bits(v)));
+                    }
+                    _ => s.chunks_in(self.mint, self.maxt, &g.arena, &mut cs),
                 }
             }
             let start = keys.len();
@@ -162,7 +166,7 @@ impl Querier for HeadQuerier {
         Ok(Box::new(v.into_iter().map(move |(labels, chunks, hidden, one)| {
             let hidden = if hidden.is_empty() { empty.clone() } else { Arc::from(hidden) };
             let it: Box<dyn SampleIter> = match one {
-                Some(s) => Box::new(ChunksIter::one(s, loc.clone())),
+                Some(s) => Box::new(ChunksIter::one(s, hidden, loc.clone())),
                 None => Box::new(ChunksIter::new(chunks, mint, maxt, hidden, loc.clone())),
             };
             Ok(Series { labels, samples: it })
@@ -174,14 +178,25 @@ impl Querier for HeadQuerier {
             return Ok(self.index_label_values(name));
         }
         let Some(name_id) = self.head.symbols.read().lookup(name) else { return Ok(Vec::new()) };
-        if let Some(v) = self.label_values_by_value(name_id, ms)? {
-            return Ok(v);
-        }
-        self.matching_label_ids(ms, |ids, out| {
+        let pick = |ids: &LabelIds<'_>, out: &mut Vec<u32>| {
             if let Some((_, v)) = ids.clone().find(|&(n, _)| n == name_id) {
                 out.push(v);
             }
-        })
+        };
+        let guard = self.read_guard();
+        let refs = self.head.postings(ms)?;
+        let Some(found) = self.values_by_postings(name_id, &refs) else {
+            return self.label_ids_of(guard, refs, pick);
+        };
+        let hide = guard.finish();
+        if found.iter().any(|(r, _)| hide.contains_key(r)) {
+            // A candidate's commit was still in flight when the read began (rare): the per-series path decides.
+            return self.matching_label_ids(ms, pick);
+        }
+        let mut out: Vec<String> = found.into_iter().map(|(_, s)| s).collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     fn label_names(&self, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
@@ -192,7 +207,7 @@ impl Querier for HeadQuerier {
     }
 }
 
-/// Candidate series checked per value by [`HeadQuerier::label_values_by_value`] before giving up on it.
+/// Candidate series checked per value by [`HeadQuerier::values_by_postings`] before giving up on it.
 const VALUE_CANDIDATES: usize = 4;
 
 impl HeadQuerier {
@@ -200,25 +215,22 @@ impl HeadQuerier {
     /// `route` values of one namespace's requests, 16 values for 48k series at 1M): each value's postings are
     /// intersected with the matching series and a value is kept once one common series has data in range,
     /// as Prometheus's head intersects postings per value. Reading every matching series' labels instead was
-    /// 27 ms vs Prometheus's 1 ms at 1M series. `None` when the label has too many values for this to pay,
-    /// or when a value's first candidates are all out of range or hidden (the per-series path decides then).
-    fn label_values_by_value(&self, name_id: u32, ms: &[Matcher]) -> Result<Option<Vec<String>>, StorageError> {
-        let guard = self.read_guard();
-        let mut refs = self.head.postings(ms)?;
-        if !refs.is_sorted() {
-            refs.sort_unstable();
-        }
+    /// 27 ms vs Prometheus's 1 ms at 1M series. `refs` are the matching series (sorted, as postings are).
+    /// Returns (series, value) pairs, one per value found; `None` when the label has too many values for this
+    /// to pay, or when a value's first candidates are all out of range (the per-series path decides then).
+    fn values_by_postings(&self, name_id: u32, refs: &[u32]) -> Option<Vec<(u32, String)>> {
+        debug_assert!(refs.is_sorted());
         // (value id, candidate series) from the index; shard locks are taken after the index lock is released.
         let mut cands: Vec<(u32, Vec<u32>)> = Vec::new();
         {
             let ix = self.head.index.read();
-            let Some(vals) = ix.postings.get(&name_id) else { return Ok(Some(Vec::new())) };
+            let Some(vals) = ix.postings.get(&name_id) else { return Some(Vec::new()) };
             if vals.len() * 4 > refs.len() {
-                return Ok(None);
+                return None;
             }
             for (v, p) in vals.iter() {
                 let mut c = Vec::new();
-                p.common_with(&refs, VALUE_CANDIDATES + 1, &mut c);
+                p.common_with(refs, VALUE_CANDIDATES + 1, &mut c);
                 if !c.is_empty() {
                     cands.push((v, c));
                 }
@@ -239,17 +251,10 @@ impl HeadQuerier {
                 }
             }
             if !ok && c.len() > VALUE_CANDIDATES {
-                return Ok(None);
+                return None;
             }
         }
-        let hide = guard.finish();
-        if found.iter().any(|(r, _)| hide.contains_key(r)) {
-            return Ok(None);
-        }
-        let mut out: Vec<String> = found.into_iter().map(|(_, s)| s).collect();
-        out.sort_unstable();
-        out.dedup();
-        Ok(Some(out))
+        Some(found)
     }
 
     /// Distinct strings of the symbol ids `pick` takes from the packed labels of each matching series with
@@ -265,6 +270,16 @@ impl HeadQuerier {
     ) -> Result<Vec<String>, StorageError> {
         let guard = self.read_guard();
         let refs = self.head.postings(ms)?;
+        self.label_ids_of(guard, refs, pick)
+    }
+
+    /// [`HeadQuerier::matching_label_ids`] over postings `refs` computed after `guard` was registered.
+    fn label_ids_of(
+        &self,
+        guard: ReadGuard<'_>,
+        refs: Vec<u32>,
+        pick: impl Fn(&LabelIds<'_>, &mut Vec<u32>),
+    ) -> Result<Vec<String>, StorageError> {
         let mut strings: HashMap<u32, String> = HashMap::new();
         // (series, first index, end index) into `ids` for series that isolation may have to hide.
         let mut per_series: Vec<(u32, u32, u32)> = Vec::new();
