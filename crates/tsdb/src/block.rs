@@ -291,17 +291,12 @@ pub struct BlockQuerier {
 }
 
 impl BlockQuerier {
+    /// Labels of the series matching `ms`. As Prometheus's block queriers for label names and values, a block
+    /// that overlaps the query range answers for all its series (no per-series time check).
     fn matching_labels(&self, ms: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
         let ids = postings_for_matchers(&self.block.index, ms)?;
         let mut metas = Vec::new();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let l = self.block.index.series(id, &mut metas)?;
-            if metas.iter().any(|m| m.maxt >= self.mint && m.mint <= self.maxt) {
-                out.push(l);
-            }
-        }
-        Ok(out)
+        ids.into_iter().map(|id| self.block.index.series(id, &mut metas)).collect()
     }
 }
 
@@ -333,8 +328,22 @@ impl Querier for BlockQuerier {
         if ms.is_empty() {
             return Ok(self.block.index.label_values(name));
         }
-        let set: BTreeSet<String> =
-            self.matching_labels(ms)?.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        let ix = &self.block.index;
+        let ids = postings_for_matchers(ix, ms)?;
+        // Few values among many series: test each value's postings against the matches (as the head does)
+        // instead of decoding every matching series.
+        if ix.value_count(name).saturating_mul(4) <= ids.len() {
+            return ix.values_among(name, &ids);
+        }
+        let mut metas = Vec::new();
+        let mut set = BTreeSet::new();
+        for id in ids {
+            if let Some(v) = ix.series(id, &mut metas)?.get(name) {
+                if !set.contains(v) {
+                    set.insert(v.to_string());
+                }
+            }
+        }
         Ok(set.into_iter().collect())
     }
 
@@ -586,7 +595,7 @@ pub fn delete_block_dir(dir: &Path) -> Result<(), TsdbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::{labels, Sample, STALE_NAN_BITS};
+    use model::{labels, MatchOp, Sample, STALE_NAN_BITS};
 
     #[test]
     fn write_open_query_block() {
@@ -616,6 +625,43 @@ mod tests {
         let raw = fs::read_to_string(td.path().join(meta.ulid.to_string()).join("meta.json")).unwrap();
         assert!(raw.contains("\"minTime\": 0") && raw.contains("\"numSamples\": 2000"), "{raw}");
         assert_eq!(fs::read(td.path().join(meta.ulid.to_string()).join("tombstones")).unwrap(), [0x01, 0x30, 0xba, 0x30, 1, 0, 0, 0, 0]);
+    }
+
+    /// Label values with matchers answer the same on both paths: per-value postings tests (few values among
+    /// the matches) and per-series decoding (many values).
+    #[test]
+    fn label_values_with_matchers_both_paths() {
+        let td = tempfile::tempdir().unwrap();
+        let mut series = Vec::new();
+        for i in 0..200u32 {
+            let (i_s, few, many) = (format!("{i:03}"), format!("f{}", i % 7), format!("m{}", i % 97));
+            let parity = if i % 2 == 0 { "even" } else { "odd" };
+            let l = labels! {"__name__" => "m", "few" => few.as_str(), "i" => i_s.as_str(), "many" => many.as_str(), "p" => parity};
+            series.push((l, encode_chunks(&[(0, 1.0), (1000, 2.0)])));
+        }
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        let series = series.into_iter().map(Ok);
+        let meta = write_block(td.path(), 0, 10_000, BlockMetaCompaction { level: 1, ..Default::default() }, None, series)
+            .unwrap()
+            .unwrap();
+        let b = Arc::new(Block::open(&td.path().join(meta.ulid.to_string())).unwrap());
+        let q = b.querier(0, 10_000);
+        let naive = |name: &str, keep: &dyn Fn(u32) -> bool| {
+            let set: BTreeSet<String> = (0..200u32)
+                .filter(|&i| keep(i))
+                .map(|i| if name == "few" { format!("f{}", i % 7) } else { format!("m{}", i % 97) })
+                .collect();
+            set.into_iter().collect::<Vec<_>>()
+        };
+        let ms = [Matcher::equal("p", "odd")];
+        // 7 values among 100 matches: the per-value path; 97 among 100: per series.
+        assert!(b.index.value_count("few") * 4 <= 100 && b.index.value_count("many") * 4 > 100);
+        assert_eq!(q.label_values("few", &ms).unwrap(), naive("few", &|i| i % 2 == 1));
+        assert_eq!(q.label_values("many", &ms).unwrap(), naive("many", &|i| i % 2 == 1));
+        let ms = [Matcher::new(MatchOp::Regex, "i", "00[0-3]").unwrap()];
+        assert_eq!(q.label_values("few", &ms).unwrap(), naive("few", &|i| i <= 3));
+        assert_eq!(q.label_values("few", &[Matcher::equal("p", "none")]).unwrap(), Vec::<String>::new());
+        assert_eq!(q.label_values("absent", &[Matcher::equal("p", "odd")]).unwrap(), Vec::<String>::new());
     }
 
     #[test]

@@ -542,6 +542,26 @@ impl IndexReader {
         self.postings.get(name).map(|v| v.iter().map(|(v, _)| v.clone()).collect()).unwrap_or_default()
     }
 
+    /// Number of values `name` has in this index.
+    pub fn value_count(&self, name: &str) -> usize {
+        self.postings.get(name).map_or(0, Vec::len)
+    }
+
+    /// Values of `name` (sorted) carried by at least one series of `ids` (sorted): one postings list read per
+    /// value, no series decoded. For labels with few values among many series.
+    pub fn values_among(&self, name: &str, ids: &[u32]) -> Result<Vec<String>, StorageError> {
+        let mut out = Vec::new();
+        if name.is_empty() || ids.is_empty() {
+            return Ok(out);
+        }
+        for (v, off) in self.postings.get(name).map_or(&[][..], Vec::as_slice) {
+            if crate::postings::have_common(&self.read_postings(*off)?, ids) {
+                out.push(v.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// (name, value, number of series) for every label pair: for `tsdb analyze`.
     pub fn postings_stats(&self) -> Result<Vec<(String, String, usize)>, StorageError> {
         let mut out = Vec::new();

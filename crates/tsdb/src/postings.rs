@@ -42,6 +42,21 @@ pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// Whether two sorted lists share an element (galloping through the longer one).
+pub fn have_common(a: &[u32], b: &[u32]) -> bool {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let mut lo = 0;
+    for &x in small {
+        lo += large[lo..].partition_point(|&y| y < x);
+        match large.get(lo) {
+            None => return false,
+            Some(&y) if y == x => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
 /// Elements of `a` not in `b`.
 pub fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
     let mut out = Vec::with_capacity(a.len());
@@ -197,6 +212,8 @@ mod tests {
             let b: Vec<u32> = b.into_iter().collect();
             prop_assert_eq!(intersect(&a, &b), naive_intersect(&a, &b));
             prop_assert_eq!(intersect(&b, &a), naive_intersect(&b, &a));
+            prop_assert_eq!(have_common(&a, &b), !naive_intersect(&a, &b).is_empty());
+            prop_assert_eq!(have_common(&b, &a), !naive_intersect(&a, &b).is_empty());
             let d: Vec<u32> = a.iter().copied().filter(|x| !b.contains(x)).collect();
             prop_assert_eq!(difference(&a, &b), d);
             let mut u: Vec<u32> = a.iter().chain(b.iter()).copied().collect::<BTreeSet<_>>().into_iter().collect();

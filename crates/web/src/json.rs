@@ -5,28 +5,66 @@
 use model::Labels;
 use std::fmt::Write;
 
-/// Appends `s` as a JSON string literal.
+/// Bytes that end a run of literally copied text in [`push_str`]: control characters, `"`, `\\`, Go's
+/// HTML-safe `<`, `>`, `&`, and 0xE2, the first byte of U+2028 and U+2029.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
+/// Appends `s` as a JSON string literal, escaped as Go's encoder does. Runs of text that need no escape are
+/// copied whole.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Go's encoder escapes these for HTML safety; Prometheus clients accept either, we match Go.
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if !STOP[b[i] as usize] {
+            i += 1;
+            continue;
         }
+        let esc = match b[i] {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            // Go's encoder escapes these for HTML safety; Prometheus clients accept either, we match Go.
+            b'<' => "\\u003c",
+            b'>' => "\\u003e",
+            b'&' => "\\u0026",
+            0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xA8) => "\\u2028",
+            0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xA9) => "\\u2029",
+            0xE2 => {
+                i += 1;
+                continue;
+            }
+            _ => "",
+        };
+        // `start..i` ends before an ASCII byte or a 0xE2 lead byte, so it is on a char boundary.
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b[i]);
+            i += 1;
+        } else {
+            i += if b[i] == 0xE2 { 3 } else { 1 };
+            out.push_str(esc);
+        }
+        start = i;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -154,5 +192,40 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "a\"b\\c\n<");
         assert_eq!(s, r#""a\"b\\c\n\u003c""#);
+        let mut s = String::new();
+        push_str(&mut s, "\u{1}é\u{2028}x\u{2029}\u{2027}&>\u{7f}");
+        assert_eq!(s, "\"\\u0001é\\u2028x\\u2029\u{2027}\\u0026\\u003e\u{7f}\"");
+    }
+
+    /// Go's escaping one char at a time: the definition `push_str` must match.
+    fn reference(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_str_matches_reference(s in "(\\PC|[\\x00-\\x1f\"\\\\<>&\u{2026}-\u{202a}\u{e000}])*") {
+            let mut got = String::new();
+            push_str(&mut got, &s);
+            proptest::prop_assert_eq!(got, reference(&s));
+        }
     }
 }
