@@ -369,25 +369,26 @@ fn main() {
                 Kind::Series => return series_lookup(q, &expr),
                 Kind::LabelValues(label) => return label_values(q, label, &expr),
             };
-            let mut h = std::collections::hash_map::DefaultHasher::new();
+            // Order-independent, values to 10 significant digits: a change in the order series are read in
+            // (which changes float summation order, as in Prometheus) keeps the digest.
+            let round = |v: f64| format!("{v:.9e}");
+            let mut entries: Vec<(String, Vec<(i64, String)>)> = Vec::new();
             let n = match r.map_err(|e| e.to_string())?.value {
                 Value::Vector(v) => {
-                    for s in &v {
-                        (s.labels.to_string(), s.t, s.v.to_bits()).hash(&mut h);
-                    }
+                    entries.extend(v.iter().map(|s| (s.labels.to_string(), vec![(s.t, round(s.v))])));
                     v.len()
                 }
                 Value::Matrix(m) => {
-                    for s in &m {
-                        s.labels.to_string().hash(&mut h);
-                        for p in &s.samples {
-                            (p.t, p.v.to_bits()).hash(&mut h);
-                        }
-                    }
+                    entries.extend(
+                        m.iter().map(|s| (s.labels.to_string(), s.samples.iter().map(|p| (p.t, round(p.v))).collect())),
+                    );
                     m.len()
                 }
                 _ => 1,
             };
+            entries.sort();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            entries.hash(&mut h);
             Ok((n, h.finish()))
         };
         let (series, digest) = run().unwrap_or_else(|e| panic!("{name}: {e}"));

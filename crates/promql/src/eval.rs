@@ -543,9 +543,15 @@ pub(crate) type StepOut = Vec<(Labels, f64)>;
 pub(crate) const DUP_LABELSET: &str = "vector cannot contain metrics with the same labelset";
 
 /// Whether two series of a matrix would share a label set once their metric names are dropped, without
-/// building the name-less sets: hashes first, label-by-label comparison only for equal hashes.
+/// building the name-less sets: hashes first, label-by-label comparison only for equal hashes. The series'
+/// full label sets must be distinct (a selection's or a checked result's are), so when they all carry the
+/// same metric name (the common `rate(name[5m])`), dropping it cannot make two equal.
 pub(crate) fn has_duplicate_labels_without_name(m: &Matrix) -> bool {
     if m.len() < 2 {
+        return false;
+    }
+    let first = m[0].labels.metric_name();
+    if m.iter().all(|s| s.labels.metric_name() == first) {
         return false;
     }
     let mut scratch = Vec::new();

@@ -173,10 +173,11 @@ pub(crate) struct Symbols {
 /// The string of a span (free function so callers can borrow the arena and the table separately).
 #[inline]
 fn span_str(arena: &[u8], (off, len): (u32, u32)) -> &str {
-    match std::str::from_utf8(&arena[off as usize..(off + len) as usize]) {
-        Ok(s) => s,
-        Err(_) => unreachable!("BUG: symbol arena holds invalid UTF-8"),
-    }
+    let b = &arena[off as usize..(off + len) as usize];
+    debug_assert!(std::str::from_utf8(b).is_ok(), "BUG: symbol arena holds invalid UTF-8");
+    // SAFETY: the arena is only ever extended with whole `&str`s (`Symbols::intern`) and compaction copies
+    // whole spans, so every span is valid UTF-8. Validating on each read was ~10% of a head select.
+    unsafe { std::str::from_utf8_unchecked(b) }
 }
 
 impl Symbols {
@@ -857,6 +858,19 @@ impl MemSeries {
 
     /// Chunks overlapping `[mint, maxt]` in time order, the open one copied.
     fn chunks_in(&self, mint: i64, maxt: i64, arena: &ChunkArena, out: &mut Vec<ChunkRef>) {
+        self.closed_chunks_in(mint, maxt, arena, out);
+        if let Some((om, lt, bytes)) = self.open_chunk_in(mint, maxt) {
+            out.push(ChunkRef { mint: om, maxt: lt, data: ChunkBytes::Heap(Arc::from(bytes)) });
+        }
+    }
+
+    /// The open chunk's span and bytes if it overlaps `[mint, maxt]`.
+    fn open_chunk_in(&self, mint: i64, maxt: i64) -> Option<(i64, i64, &[u8])> {
+        self.open_span().filter(|&(om, lt)| lt >= mint && om <= maxt).map(|(om, lt)| (om, lt, self.app.bytes()))
+    }
+
+    /// Closed chunks overlapping `[mint, maxt]`, oldest first.
+    fn closed_chunks_in(&self, mint: i64, maxt: i64, arena: &ChunkArena, out: &mut Vec<ChunkRef>) {
         let start = out.len();
         for (loc, c) in self.closed(arena) {
             if c.maxt < mint {
@@ -867,11 +881,6 @@ impl MemSeries {
             }
         }
         out[start..].reverse();
-        if let Some((om, lt)) = self.open_span() {
-            if lt >= mint && om <= maxt {
-                out.push(ChunkRef { mint: om, maxt: lt, data: ChunkBytes::Heap(Arc::from(self.app.bytes())) });
-            }
-        }
     }
 
     fn has_data_in(&self, mint: i64, maxt: i64, arena: &ChunkArena) -> bool {

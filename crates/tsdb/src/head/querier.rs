@@ -2,6 +2,7 @@
 //! under the read isolation described in the parent module.
 
 use super::{any_visible, key_of, shard_of, Head, LabelIds, ReadGuard};
+use crate::chunkenc::ChunkBytes;
 use crate::query::{ChunkRef, ChunksIter};
 use hashbrown::HashMap;
 use model::storage::{Querier, SampleIter, SelectHints, Series, SeriesSet};
@@ -51,6 +52,9 @@ impl HeadQuerier {
         let mut snap = Vec::with_capacity(refs.len());
         let mut keys: Vec<u8> = Vec::new();
         let mut nul = false;
+        // Copies of the open chunks, one buffer for all series (an allocation per series was ~5% of an
+        // instant rate over head series); each series gets its range of it after the loop.
+        let mut open_buf: Vec<u8> = Vec::new();
         for r in refs {
             let g = self.head.series[shard_of(r)].0.lock();
             let Some(s) = g.series.get(&key_of(r)) else { continue };
@@ -59,6 +63,7 @@ impl HeadQuerier {
             }
             let mut cs = Vec::new();
             let mut one = None;
+            let mut open = None;
             if chunks {
                 match latest.zip(s.last()) {
                     Some(((lo, hi), (t, v))) if t <= hi => {
@@ -67,7 +72,13 @@ impl HeadQuerier {
                         }
                         one = Some(Sample::new(t, f64::from_bits(v)));
                     }
-                    _ => s.chunks_in(self.mint, self.maxt, &g.arena, &mut cs),
+                    _ => {
+                        s.closed_chunks_in(self.mint, self.maxt, &g.arena, &mut cs);
+                        if let Some((om, lt, bytes)) = s.open_chunk_in(self.mint, self.maxt) {
+                            open = Some((om, lt, open_buf.len(), open_buf.len() + bytes.len()));
+                            open_buf.extend_from_slice(bytes);
+                        }
+                    }
                 }
             }
             let start = keys.len();
@@ -86,21 +97,25 @@ impl HeadQuerier {
                 self.head.materialize(g.labels_of(s))
             };
             drop(g);
-            snap.push((r, labels, cs, one, (start, keys.len())));
+            snap.push((r, labels, cs, one, open, (start, keys.len())));
         }
         let hide = guard.finish();
+        let open_buf: Arc<[u8]> = Arc::from(open_buf);
         if sorted {
             if nul {
                 snap.sort_by(|a, b| a.1.cmp(&b.1));
             } else {
                 // Label sets in the head are unique, so an unstable sort gives the one possible order.
                 let key = |span: (usize, usize)| &keys[span.0..span.1];
-                snap.sort_unstable_by(|a, b| key(a.4).cmp(key(b.4)));
+                snap.sort_unstable_by(|a, b| key(a.5).cmp(key(b.5)));
             }
         }
         drop(keys);
         let mut out = Vec::with_capacity(snap.len());
-        for (r, labels, mut cs, one, _) in snap {
+        for (r, labels, mut cs, one, open, _) in snap {
+            if let Some((om, lt, a, b)) = open {
+                cs.push(ChunkRef { mint: om, maxt: lt, data: ChunkBytes::HeapRange(open_buf.clone(), a, b) });
+            }
             let Some(h) = hide.get(&r) else {
                 out.push((labels, cs, Vec::new(), one));
                 continue;
@@ -400,7 +415,11 @@ mod tests {
     }
 
     fn samples_of(q: &HeadQuerier, hints: &SelectHints) -> Vec<(Labels, Vec<(i64, u64)>)> {
-        q.select(true, Some(hints), &[Matcher::new(model::MatchOp::Regex, "a", ".*").unwrap()])
+        samples_in_order(q, hints, true)
+    }
+
+    fn samples_in_order(q: &HeadQuerier, hints: &SelectHints, sorted: bool) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        q.select(sorted, Some(hints), &[Matcher::new(model::MatchOp::Regex, "a", ".*").unwrap()])
             .unwrap()
             .map(|s| {
                 let mut s = s.unwrap();
@@ -450,6 +469,46 @@ mod tests {
                 proptest::prop_assert!(got.iter().all(|x| x.1.len() == 1), "{:?}", got);
             }
             proptest::prop_assert_eq!(latest_of(got, start, end), latest_of(samples_of(&q, &full), start, end));
+        }
+    }
+
+    proptest::proptest! {
+        /// Sorted and unsorted selects return exactly the appended samples in range (closed chunks and each
+        /// series' own copy of its open chunk, the copies sharing one buffer), the unsorted one in any order.
+        #[test]
+        fn selects_return_appended_samples(
+            counts in proptest::collection::vec(0usize..400, 1..12),
+            mint in -100_000i64..7_000_000,
+            len in 0i64..7_000_000,
+        ) {
+            let h = Head::new(7_200_000, None, Arc::new(Metrics::default()));
+            let mut a = h.appender();
+            let mut want = Vec::new();
+            for (i, &n) in counts.iter().enumerate() {
+                let l = model::labels! {"a" => &format!("{i:02}")};
+                let mut v = Vec::new();
+                for k in 0..n {
+                    let t = k as i64 * 15_000 + (i as i64 * 7);
+                    let x = (k * (i + 1)) as f64 * 0.5;
+                    model::storage::Appender::append(&mut a, 0, &l, t, x).unwrap();
+                    if t >= mint && t <= mint + len {
+                        v.push((t, x.to_bits()));
+                    }
+                }
+                if !v.is_empty() {
+                    want.push((l, v));
+                }
+            }
+            model::storage::Appender::commit(&mut a).unwrap();
+            let q = HeadQuerier { head: h.clone(), mint, maxt: mint + len };
+            let hints = SelectHints { start: mint, end: mint + len, ..Default::default() };
+            // A series whose chunks overlap the range without a sample in it may come back empty.
+            let nonempty = |v: Vec<(Labels, Vec<(i64, u64)>)>| v.into_iter().filter(|x| !x.1.is_empty()).collect::<Vec<_>>();
+            let sorted = nonempty(samples_in_order(&q, &hints, true));
+            let mut unsorted = nonempty(samples_in_order(&q, &hints, false));
+            unsorted.sort();
+            proptest::prop_assert_eq!(&sorted, &want);
+            proptest::prop_assert_eq!(&unsorted, &want);
         }
     }
 
