@@ -232,6 +232,27 @@ impl SampleIter for MergeSampleIter {
         self.advance()
     }
 
+    /// Runs of one source (its samples before any other source's next one) are handed over by that source's
+    /// own `next_until`; only the samples where sources interleave go one by one.
+    fn next_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Option<Sample> {
+        self.start();
+        loop {
+            if let Some((i, bound)) = self.run {
+                if let Some(s) = self.heads[i].filter(|s| s.t < bound && s.t <= maxt) {
+                    out.push(s);
+                    self.heads[i] = self.its[i].next_until(maxt.min(bound.saturating_sub(1)), out);
+                    self.cur = out.last().copied();
+                    continue;
+                }
+            }
+            let s = self.advance()?;
+            if s.t > maxt {
+                return Some(s);
+            }
+            out.push(s);
+        }
+    }
+
     fn seek(&mut self, t: i64) -> Option<Sample> {
         if let Some(c) = self.cur {
             if c.t >= t {
@@ -372,6 +393,39 @@ mod tests {
                 l
             }).collect();
             proptest::prop_assert_eq!(merge_sorted_strings(inputs), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// `next_until` of a merge (runs handed over by each source's own `next_until`) returns what the
+        /// one-by-one default over `next` returns, interleaved with `next` and `seek`.
+        #[test]
+        fn merge_next_until_matches_one_by_one(
+            sources in proptest::collection::vec(proptest::collection::btree_set(0i64..300, 0..60), 1..4),
+            ops in proptest::collection::vec((0u8..3, 0i64..320), 1..40),
+        ) {
+            use crate::storage::{OneByOne, VecSampleIter};
+            let mk = |plain: bool| -> MergeSampleIter {
+                MergeSampleIter::new(sources.iter().enumerate().map(|(k, ts)| {
+                    let v = VecSampleIter::new(ts.iter().map(|&t| Sample::new(t, (t * 10 + k as i64) as f64)).collect());
+                    if plain { Box::new(OneByOne(v)) as Box<dyn SampleIter> } else { Box::new(v) as Box<dyn SampleIter> }
+                }).collect())
+            };
+            let mut got = mk(false);
+            let mut want = OneByOne(mk(true));
+            for op in ops {
+                let (mut gv, mut wv) = (Vec::new(), Vec::new());
+                let (g, w) = match op {
+                    (0, _) => (got.next(), want.next()),
+                    (1, t) => (got.seek(t), want.seek(t)),
+                    (_, t) => (got.next_until(t, &mut gv), want.next_until(t, &mut wv)),
+                };
+                proptest::prop_assert_eq!(gv, wv, "{:?}", op);
+                proptest::prop_assert_eq!(g, w, "{:?}", op);
+                if g.is_none() {
+                    break;
+                }
+            }
         }
     }
 }

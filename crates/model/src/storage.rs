@@ -91,6 +91,19 @@ pub trait SampleIter: Send {
     /// after `t` it is returned again. Before any call to `next` it searches from the start.
     fn seek(&mut self, t: i64) -> Option<Sample>;
 
+    /// Appends to `out` every sample `next` would return up to and including `maxt`, and returns the first one
+    /// after `maxt` (consumed, as `next` returned it), or `None` at the end. Same result as calling `next` in a
+    /// loop; sources override it to hand over runs of samples without a call per sample.
+    fn next_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Option<Sample> {
+        while let Some(s) = self.next() {
+            if s.t > maxt {
+                return Some(s);
+            }
+            out.push(s);
+        }
+        None
+    }
+
     /// The error that ended iteration early, if any.
     fn err(&self) -> Option<&StorageError> {
         None
@@ -142,6 +155,22 @@ pub struct VecSampleIter {
     pos: usize,
 }
 
+/// Test helper: forwards `next`, `seek` and `err` only, so `next_until` is the trait's one-by-one default: the
+/// reference a source's own `next_until` is checked against.
+pub struct OneByOne<I>(pub I);
+
+impl<I: SampleIter> SampleIter for OneByOne<I> {
+    fn next(&mut self) -> Option<Sample> {
+        self.0.next()
+    }
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        self.0.seek(t)
+    }
+    fn err(&self) -> Option<&StorageError> {
+        self.0.err()
+    }
+}
+
 impl VecSampleIter {
     pub fn new(samples: Vec<Sample>) -> Self {
         VecSampleIter { samples, pos: 0 }
@@ -164,6 +193,14 @@ impl SampleIter for VecSampleIter {
         let start = self.pos;
         let i = start + self.samples[start..].partition_point(|s| s.t < t);
         self.pos = i;
+        self.next()
+    }
+
+    fn next_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Option<Sample> {
+        let rest = &self.samples[self.pos.min(self.samples.len())..];
+        let k = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..k]);
+        self.pos += k;
         self.next()
     }
 }

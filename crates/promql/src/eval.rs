@@ -482,6 +482,23 @@ impl Window {
             self.started = true;
             self.next = self.it.seek(mint);
         }
+        if let Some(n) = self.next.filter(|n| n.t <= maxt) {
+            // Everything up to maxt in one call; stale markers (rare) are taken out after, samples before
+            // mint (between windows when the step exceeds the range) by the prefix skip below.
+            let from = self.buf.len();
+            self.buf.push(n);
+            self.next = self.it.next_until(maxt, &mut self.buf);
+            if self.buf[from..].iter().any(|s| is_stale_nan(s.v)) {
+                let mut w = from;
+                for r in from..self.buf.len() {
+                    if !is_stale_nan(self.buf[r].v) {
+                        self.buf[w] = self.buf[r];
+                        w += 1;
+                    }
+                }
+                self.buf.truncate(w);
+            }
+        }
         while self.head < self.buf.len() && self.buf[self.head].t < mint {
             self.head += 1;
         }
@@ -489,15 +506,6 @@ impl Window {
         if self.head > 64 && self.head * 2 > self.buf.len() {
             self.buf.drain(..self.head);
             self.head = 0;
-        }
-        while let Some(n) = self.next {
-            if n.t > maxt {
-                break;
-            }
-            if n.t >= mint && !is_stale_nan(n.v) {
-                self.buf.push(n);
-            }
-            self.next = self.it.next();
         }
         &self.buf[self.head..]
     }
