@@ -752,14 +752,21 @@ impl<'a> Ev<'a> {
         let out = par_map(self.lim, self.r.steps(), series, |sl, _: &mut (), s| {
             let mut cur = Cursor::new(s.samples, lo - lookback);
             let mut points = Vec::new();
-            for ts in r.iter() {
+            for (k, ts) in r.iter().enumerate() {
                 let rf = at.unwrap_or(ts) - offset;
                 if let Some(p) = cur.at(rf, lookback) {
+                    if points.is_empty() {
+                        // As in range functions: one allocation for the remaining steps, trimmed below.
+                        points.reserve_exact(r.steps() - k);
+                    }
                     points.push(Sample::new(ts, if want_ts { p.t as f64 / 1000.0 } else { p.v }));
                 }
             }
             if let Some(e) = cur.err() {
                 return Err(e);
+            }
+            if points.capacity() > 2 * points.len() + 16 {
+                points.shrink_to_fit();
             }
             sl.add(points.len())?;
             Ok((!points.is_empty()).then_some(Series { labels: s.labels, points }))

@@ -480,6 +480,11 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize, keep_names: boo
                     }
                 }
             }
+            if !saw_samples {
+                // Room for every remaining step at once (growing by doubling reallocated ~11 times per series
+                // over a day at 60 s, ~20% of a 24 h range query); trimmed below if the series ends early.
+                points.reserve_exact(steps - step);
+            }
             saw_samples = true;
             sl.transient(window.len())?;
             let a = RangeArgs {
@@ -501,6 +506,9 @@ fn range_function(ev: &Ev, func: Func, args: &[Node], mi: usize, keep_names: boo
             return Err(e);
         }
         scratch.buf = w.into_buf();
+        if points.capacity() > 2 * points.len() + 16 {
+            points.shrink_to_fit();
+        }
         sl.add(points.len())?;
         let warn_name = match labels_for_warning {
             Some(l) if saw_samples => l
