@@ -580,6 +580,7 @@ impl IndexReader {
 }
 
 impl PostingsIndex for IndexReader {
+    type List = Vec<u32>;
     fn all_postings(&self) -> Result<Vec<u32>, StorageError> {
         match self.postings.get("").and_then(|v| v.first()) {
             Some((_, off)) => self.read_postings(*off),

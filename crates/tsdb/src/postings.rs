@@ -92,10 +92,48 @@ pub fn union_many(mut lists: Vec<Vec<u32>>) -> Vec<u32> {
     }
 }
 
+/// A set of series ids the planner can combine: sorted vectors for block indexes, roaring bitmaps for the
+/// head (whose postings are bitmaps already; intersecting them container by container instead of expanding
+/// every list to a vector first made head selects with large lists several times cheaper).
+pub trait PostingsList: Sized {
+    fn is_empty(&self) -> bool;
+    /// `self ∩ other`.
+    fn intersect(self, other: &Self) -> Self;
+    /// `self \ other`.
+    fn subtract(self, other: &Self) -> Self;
+}
+
+impl PostingsList for Vec<u32> {
+    fn is_empty(&self) -> bool {
+        <[u32]>::is_empty(self)
+    }
+    fn intersect(self, other: &Self) -> Self {
+        intersect(&self, other)
+    }
+    fn subtract(self, other: &Self) -> Self {
+        difference(&self, other)
+    }
+}
+
+impl PostingsList for roaring::RoaringBitmap {
+    fn is_empty(&self) -> bool {
+        roaring::RoaringBitmap::is_empty(self)
+    }
+    fn intersect(mut self, other: &Self) -> Self {
+        self &= other;
+        self
+    }
+    fn subtract(mut self, other: &Self) -> Self {
+        self -= other;
+        self
+    }
+}
+
 /// What an index must answer for the planner.
 pub trait PostingsIndex {
-    /// Every series id, sorted.
-    fn all_postings(&self) -> Result<Vec<u32>, StorageError>;
+    type List: PostingsList;
+    /// Every series id.
+    fn all_postings(&self) -> Result<Self::List, StorageError>;
     /// Union of the postings of `name`'s values `v` with `pred(v)`. `values_hint`, when given, lists the only
     /// values that can match (exact lookups instead of a scan); `prefix` narrows a scan to values with it.
     fn postings_for_values(
@@ -104,11 +142,11 @@ pub trait PostingsIndex {
         values_hint: Option<&[String]>,
         prefix: Option<&str>,
         pred: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<u32>, StorageError>;
+    ) -> Result<Self::List, StorageError>;
 }
 
 /// Postings of `m`'s accepted values (not counting series without the label).
-fn postings_matching(ix: &dyn PostingsIndex, m: &Matcher) -> Result<Vec<u32>, StorageError> {
+fn postings_matching<I: PostingsIndex + ?Sized>(ix: &I, m: &Matcher) -> Result<I::List, StorageError> {
     if let Some(set) = m.set_matches() {
         return ix.postings_for_values(&m.name, Some(set), None, &|v| m.matches(v));
     }
@@ -116,7 +154,7 @@ fn postings_matching(ix: &dyn PostingsIndex, m: &Matcher) -> Result<Vec<u32>, St
 }
 
 /// Postings of the values `m` rejects (for matchers that accept "").
-fn postings_rejected(ix: &dyn PostingsIndex, m: &Matcher) -> Result<Vec<u32>, StorageError> {
+fn postings_rejected<I: PostingsIndex + ?Sized>(ix: &I, m: &Matcher) -> Result<I::List, StorageError> {
     match m.op {
         // a!="x" rejects exactly x; a="" rejects every non-empty value.
         MatchOp::NotEqual => ix.postings_for_values(&m.name, Some(std::slice::from_ref(&m.value)), None, &|_| true),
@@ -130,9 +168,9 @@ fn postings_rejected(ix: &dyn PostingsIndex, m: &Matcher) -> Result<Vec<u32>, St
     }
 }
 
-/// Series ids matching all matchers, sorted.
-pub fn postings_for_matchers(ix: &dyn PostingsIndex, ms: &[Matcher]) -> Result<Vec<u32>, StorageError> {
-    let mut result: Option<Vec<u32>> = None;
+/// Series ids matching all matchers.
+pub fn postings_for_matchers<I: PostingsIndex + ?Sized>(ix: &I, ms: &[Matcher]) -> Result<I::List, StorageError> {
+    let mut result: Option<I::List> = None;
     let mut subtract: Vec<&Matcher> = Vec::new();
     // Matchers that match everything (`a=~".*"`) restrict nothing.
     let ms: Vec<&Matcher> = ms.iter().filter(|m| !m.matches_everything()).collect();
@@ -142,13 +180,14 @@ pub fn postings_for_matchers(ix: &dyn PostingsIndex, ms: &[Matcher]) -> Result<V
             continue;
         }
         let p = postings_matching(ix, m)?;
-        result = Some(match result {
+        let r = match result {
             None => p,
-            Some(r) => intersect(&r, &p),
-        });
-        if result.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
+            Some(r) => r.intersect(&p),
+        };
+        if r.is_empty() {
+            return Ok(r);
         }
+        result = Some(r);
     }
     let mut r = match result {
         Some(r) => r,
@@ -159,7 +198,7 @@ pub fn postings_for_matchers(ix: &dyn PostingsIndex, ms: &[Matcher]) -> Result<V
             break;
         }
         let rej = postings_rejected(ix, m)?;
-        r = difference(&r, &rej);
+        r = r.subtract(&rej);
     }
     Ok(r)
 }
@@ -179,6 +218,7 @@ mod tests {
     struct Toy(BTreeMap<u32, BTreeMap<String, String>>);
 
     impl PostingsIndex for Toy {
+        type List = Vec<u32>;
         fn all_postings(&self) -> Result<Vec<u32>, StorageError> {
             Ok(self.0.keys().copied().collect())
         }
@@ -201,6 +241,25 @@ mod tests {
                 })
                 .map(|(id, _)| *id)
                 .collect())
+        }
+    }
+
+    /// The toy index answering with bitmaps, as the head does.
+    struct ToyBitmap<'a>(&'a Toy);
+
+    impl PostingsIndex for ToyBitmap<'_> {
+        type List = roaring::RoaringBitmap;
+        fn all_postings(&self) -> Result<roaring::RoaringBitmap, StorageError> {
+            Ok(self.0.all_postings()?.into_iter().collect())
+        }
+        fn postings_for_values(
+            &self,
+            name: &str,
+            hint: Option<&[String]>,
+            prefix: Option<&str>,
+            pred: &dyn Fn(&str) -> bool,
+        ) -> Result<roaring::RoaringBitmap, StorageError> {
+            Ok(self.0.postings_for_values(name, hint, prefix, pred)?.into_iter().collect())
         }
     }
 
@@ -231,7 +290,9 @@ mod tests {
             let want: Vec<u32> = toy.0.iter()
                 .filter(|(_, l)| matchers.iter().all(|m| m.matches(l.get(&m.name).map(String::as_str).unwrap_or(""))))
                 .map(|(id, _)| *id).collect();
-            prop_assert_eq!(got, want, "matchers {:?}", matchers);
+            let got_bitmap: Vec<u32> = postings_for_matchers(&ToyBitmap(&toy), &matchers).unwrap().iter().collect();
+            prop_assert_eq!(&got, &want, "matchers {:?}", matchers);
+            prop_assert_eq!(got_bitmap, want, "matchers {:?} (bitmaps)", matchers);
         }
     }
 }

@@ -338,12 +338,28 @@ impl PList {
         }
     }
 
-    fn extend_into(&self, out: &mut Vec<u32>) {
+    /// `out ∪= self`.
+    fn union_into(&self, out: &mut RoaringBitmap) {
         match self {
             PList::Empty => {}
-            PList::One(x) => out.push(*x),
-            PList::Small(v) => out.extend_from_slice(v),
-            PList::Big(b) => out.extend(b.iter()),
+            PList::One(x) => {
+                out.insert(*x);
+            }
+            PList::Small(v) => {
+                // Sorted runs append without a search when they lie past the current maximum.
+                if v.first().is_some_and(|&f| out.max().is_none_or(|m| m < f)) {
+                    let _ = out.append(v.iter().copied());
+                } else {
+                    out.extend(v.iter().copied());
+                }
+            }
+            PList::Big(b) => {
+                if out.is_empty() {
+                    out.clone_from(&**b);
+                } else {
+                    *out |= &**b;
+                }
+            }
         }
     }
 
@@ -381,10 +397,12 @@ impl PostingsRef<'_> {
         }
     }
 
-    fn extend_into(self, out: &mut Vec<u32>) {
+    fn union_into(self, out: &mut RoaringBitmap) {
         match self {
-            PostingsRef::One(x) => out.push(x),
-            PostingsRef::List(l) => l.extend_into(out),
+            PostingsRef::One(x) => {
+                out.insert(x);
+            }
+            PostingsRef::List(l) => l.union_into(out),
         }
     }
 }
@@ -1675,11 +1693,16 @@ impl Head {
         self.symbols.read().len()
     }
 
+    /// Refs of the series matching `ms`, ascending.
     fn postings(&self, ms: &[Matcher]) -> Result<Vec<u32>, StorageError> {
         let ix = self.index.read();
         let syms = self.symbols.read();
         let view = IndexView { ix: &ix, syms: &syms };
-        postings_for_matchers(&view, ms)
+        let b = postings_for_matchers(&view, ms)?;
+        drop((ix, syms));
+        let mut out = Vec::with_capacity(b.len() as usize);
+        out.extend(b.iter());
+        Ok(out)
     }
 }
 
@@ -1689,8 +1712,10 @@ struct IndexView<'a> {
 }
 
 impl PostingsIndex for IndexView<'_> {
-    fn all_postings(&self) -> Result<Vec<u32>, StorageError> {
-        Ok(self.ix.all.iter().collect())
+    type List = RoaringBitmap;
+
+    fn all_postings(&self) -> Result<RoaringBitmap, StorageError> {
+        Ok(self.ix.all.clone())
     }
 
     fn postings_for_values(
@@ -1699,17 +1724,15 @@ impl PostingsIndex for IndexView<'_> {
         values_hint: Option<&[String]>,
         prefix: Option<&str>,
         pred: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<u32>, StorageError> {
-        let mut out = Vec::new();
+    ) -> Result<RoaringBitmap, StorageError> {
+        let mut out = RoaringBitmap::new();
         let Some(vals) = self.syms.lookup(name).and_then(|n| self.ix.postings.get(&n)) else { return Ok(out) };
-        let mut lists = 0;
         match values_hint {
             Some(hint) => {
                 for v in hint {
                     if let Some(l) = self.syms.lookup(v).and_then(|id| vals.get(&id)) {
                         if pred(v) {
-                            l.extend_into(&mut out);
-                            lists += 1;
+                            l.union_into(&mut out);
                         }
                     }
                 }
@@ -1718,15 +1741,10 @@ impl PostingsIndex for IndexView<'_> {
                 for (vid, l) in vals.iter() {
                     let v = self.syms.get(vid);
                     if prefix.is_none_or(|p| v.starts_with(p)) && pred(v) {
-                        l.extend_into(&mut out);
-                        lists += 1;
+                        l.union_into(&mut out);
                     }
                 }
             }
-        }
-        if lists > 1 {
-            out.sort_unstable();
-            out.dedup();
         }
         Ok(out)
     }
