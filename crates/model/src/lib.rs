@@ -13,10 +13,12 @@ pub mod mem;
 pub mod merge;
 pub mod sample;
 pub mod storage;
+pub mod strlist;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
+pub use strlist::StrList;
 pub use storage::{Storage, VecSampleIter, 
     AppendError, Appender, Querier, Queryable, SampleIter, SelectHints, Series, SeriesRef, SeriesSet,
     StorageError,

@@ -94,6 +94,11 @@ impl Querier for MergeQuerier {
         Ok(merge_sorted_strings(v))
     }
 
+    fn label_values_list(&self, name: &str, ms: &[Matcher]) -> Result<crate::StrList, StorageError> {
+        let v = self.queriers.iter().map(|q| q.label_values_list(name, ms)).collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::StrList::merge_sorted(v))
+    }
+
     fn label_names(&self, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let v = self.queriers.iter().map(|q| q.label_names(ms)).collect::<Result<Vec<_>, _>>()?;
         Ok(merge_sorted_strings(v))

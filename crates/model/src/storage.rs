@@ -134,6 +134,12 @@ pub trait Querier: Send + Sync {
     /// Sorted, unique values of label `name` over series matching `matchers` (all series when empty).
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
 
+    /// [`Querier::label_values`] in one buffer. Sources with many values override it to skip the allocation
+    /// per value; the default converts.
+    fn label_values_list(&self, name: &str, matchers: &[Matcher]) -> Result<crate::StrList, StorageError> {
+        Ok(crate::StrList::from(self.label_values(name, matchers)?))
+    }
+
     /// Sorted, unique label names over series matching `matchers` (all series when empty).
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
 }

@@ -324,6 +324,13 @@ impl Querier for BlockQuerier {
         })))
     }
 
+    fn label_values_list(&self, name: &str, ms: &[Matcher]) -> Result<model::StrList, StorageError> {
+        if ms.is_empty() {
+            return Ok(self.block.index.label_value_strs(name).collect());
+        }
+        Ok(model::StrList::from(self.label_values(name, ms)?))
+    }
+
     fn label_values(&self, name: &str, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
         if ms.is_empty() {
             return Ok(self.block.index.label_values(name));

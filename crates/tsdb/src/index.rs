@@ -542,6 +542,12 @@ impl IndexReader {
         self.postings.get(name).map(|v| v.iter().map(|(v, _)| v.clone()).collect()).unwrap_or_default()
     }
 
+    /// Values of `name`, sorted, borrowed from the index.
+    pub fn label_value_strs<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let vals = if name.is_empty() { None } else { self.postings.get(name) };
+        vals.map_or(&[][..], Vec::as_slice).iter().map(|(v, _)| v.as_str())
+    }
+
     /// Number of values `name` has in this index.
     pub fn value_count(&self, name: &str) -> usize {
         self.postings.get(name).map_or(0, Vec::len)

@@ -488,9 +488,21 @@ pub async fn label_values(
     let (start, end) = range_params(&p)?;
     let limit = p.limit()?;
     let st2 = st.clone();
-    let (data, warnings) = run_inline(move || {
+    let (data, warnings) = run_inline(move || -> Result<(String, Vec<String>), ApiError> {
         let q = st2.queryable().querier(start, end)?;
-        merge_strings(&sets, limit, |ms| Ok(q.label_values(&name, ms)?))
+        let mut all = if sets.is_empty() {
+            q.label_values_list(&name, &[])?
+        } else {
+            model::StrList::merge_sorted(sets.iter().map(|ms| q.label_values_list(&name, ms)).collect::<Result<_, _>>()?)
+        };
+        let mut warnings = Vec::new();
+        if limit > 0 && all.len() > limit {
+            all.truncate(limit);
+            warnings.push("results truncated due to limit".to_string());
+        }
+        let mut out = String::with_capacity(all.iter().map(|s| s.len() + 3).sum::<usize>() + 2);
+        json::push_str_iter(&mut out, all.iter());
+        Ok((out, warnings))
     })
     .await??;
     Ok(success(data, &warnings))

@@ -142,12 +142,17 @@ pub fn push_str_object<'a>(out: &mut String, pairs: impl IntoIterator<Item = (&'
 
 /// `["a","b"]`
 pub fn push_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
+    push_str_iter(out, items.iter().map(AsRef::as_ref));
+}
+
+/// `["a","b",...]`
+pub fn push_str_iter<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push('[');
-    for (i, s) in items.iter().enumerate() {
+    for (i, s) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_str(out, s.as_ref());
+        push_str(out, s);
     }
     out.push(']');
 }

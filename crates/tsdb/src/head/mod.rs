@@ -416,6 +416,9 @@ impl PostingsRef<'_> {
 struct ValueMap {
     ones: HashTable<(u32, u32)>,
     many: HashMap<u32, PList>,
+    /// Value ids in string order, built by the first label-values call after a value came or went (sorting
+    /// was half of `/api/v1/label/<name>/values` for a label with thousands of values).
+    sorted: std::sync::OnceLock<Box<[u32]>>,
 }
 
 impl ValueMap {
@@ -436,6 +439,7 @@ impl ValueMap {
             }
             Err(_) => {
                 self.ones.insert_unique(lookup_hash(v), (v, id), |e| lookup_hash(e.0));
+                self.sorted.take();
             }
         }
     }
@@ -444,6 +448,7 @@ impl ValueMap {
         if let Ok(e) = self.ones.find_entry(lookup_hash(v), |e| e.0 == v) {
             if e.get().1 == id {
                 e.remove();
+                self.sorted.take();
             }
             return;
         }
@@ -451,8 +456,18 @@ impl ValueMap {
             l.remove(id);
             if l.is_empty() {
                 self.many.remove(&v);
+                self.sorted.take();
             }
         }
+    }
+
+    /// Value ids sorted by their strings (cached until a value is added or removed).
+    fn sorted_ids(&self, syms: &Symbols) -> &[u32] {
+        self.sorted.get_or_init(|| {
+            let mut v: Vec<u32> = self.keys().copied().collect();
+            v.sort_unstable_by(|a, b| syms.get(*a).cmp(syms.get(*b)));
+            v.into_boxed_slice()
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -480,7 +495,9 @@ impl ValueMap {
     }
 
     fn heap_size(&self) -> (usize, usize) {
-        let maps = table_cost(self.ones.capacity(), 8) + table_cost(self.many.capacity(), std::mem::size_of::<(u32, PList)>());
+        let maps = table_cost(self.ones.capacity(), 8)
+            + table_cost(self.many.capacity(), std::mem::size_of::<(u32, PList)>())
+            + self.sorted.get().map_or(0, |s| malloc_cost(s.len() * 4));
         (maps, self.many.values().map(PList::heap_size).sum())
     }
 }

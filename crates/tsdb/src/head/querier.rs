@@ -6,7 +6,7 @@ use crate::chunkenc::ChunkBytes;
 use crate::query::{ChunkRef, ChunksIter};
 use hashbrown::HashMap;
 use model::storage::{Querier, SampleIter, SelectHints, Series, SeriesSet};
-use model::{Labels, Matcher, Sample, StorageError};
+use model::{Labels, Matcher, Sample, StorageError, StrList};
 use std::sync::Arc;
 
 /// Reads the head over `[mint, maxt]`.
@@ -156,16 +156,14 @@ impl HeadQuerier {
     }
 
     /// Values of `name` straight from the postings index (see [`Self::index_label_names`]).
-    fn index_label_values(&self, name: &str) -> Vec<String> {
+    fn index_label_values(&self, name: &str) -> StrList {
         if !self.overlaps_head() {
-            return Vec::new();
+            return StrList::default();
         }
         let ix = self.head.index.read();
         let syms = self.head.symbols.read();
-        let Some(vals) = syms.lookup(name).and_then(|n| ix.postings.get(&n)) else { return Vec::new() };
-        let mut v: Vec<String> = vals.keys().map(|&id| syms.get(id).to_string()).collect();
-        v.sort_unstable();
-        v
+        let Some(vals) = syms.lookup(name).and_then(|n| ix.postings.get(&n)) else { return StrList::default() };
+        vals.sorted_ids(&syms).iter().map(|&id| syms.get(id)).collect()
     }
 }
 
@@ -188,9 +186,16 @@ impl Querier for HeadQuerier {
         })))
     }
 
-    fn label_values(&self, name: &str, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+    fn label_values_list(&self, name: &str, ms: &[Matcher]) -> Result<StrList, StorageError> {
         if ms.is_empty() {
             return Ok(self.index_label_values(name));
+        }
+        Ok(StrList::from(self.label_values(name, ms)?))
+    }
+
+    fn label_values(&self, name: &str, ms: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if ms.is_empty() {
+            return Ok(self.index_label_values(name).to_vec());
         }
         let Some(name_id) = self.head.symbols.read().lookup(name) else { return Ok(Vec::new()) };
         let pick = |ids: &LabelIds<'_>, out: &mut Vec<u32>| {
