@@ -410,8 +410,11 @@ pub async fn series(
                 all.push(s?.labels);
             }
         }
-        all.sort();
-        all.dedup();
+        // One selector's sorted select is sorted and unique already; several are merged here.
+        if !all.windows(2).all(|w| w[0] < w[1]) {
+            all.sort();
+            all.dedup();
+        }
         let mut warnings = Vec::new();
         if limit > 0 && all.len() > limit {
             all.truncate(limit);
