@@ -66,6 +66,11 @@ impl AppState {
         self.queryable.read().clone()
     }
 
+    /// Whether queries also read remote-read sources (network calls) besides the local TSDB.
+    pub fn has_remote_read(&self) -> bool {
+        !self.config.read().remote_read.is_empty()
+    }
+
     pub fn set_queryable(&self, q: Arc<dyn Queryable>) {
         *self.queryable.write() = q;
     }
