@@ -42,9 +42,24 @@ pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Whether two sorted lists share an element (galloping through the longer one).
+/// Whether two sorted lists share an element: a linear merge for lists of similar size, binary searches
+/// through the longer one when sizes differ a lot.
 pub fn have_common(a: &[u32], b: &[u32]) -> bool {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.is_empty() {
+        return false;
+    }
+    if large.len() / small.len() < 16 {
+        let (mut i, mut j) = (0, 0);
+        while i < small.len() && j < large.len() {
+            match small[i].cmp(&large[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        return false;
+    }
     let mut lo = 0;
     for &x in small {
         lo += large[lo..].partition_point(|&y| y < x);
