@@ -33,49 +33,10 @@ impl MergeQuerier {
     }
 }
 
-/// Sorted union of the queriers' answers. Each answer is sorted by contract (one that is not, e.g. from a
-/// remote source, is sorted first); they are merged in pairs, smallest first, so strings move instead of being
-/// sorted again: most lists are equal or nearly so (the same label values in every block).
+/// Sorted union of the queriers' answers (each sorted by contract; one that is not, e.g. from a remote source,
+/// is sorted first): the one merge [`crate::StrList::merge_sorted`] does, over owned strings.
 pub fn merge_sorted_strings(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut lists: Vec<Vec<String>> = lists
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .map(|mut l| {
-            if !l.windows(2).all(|w| w[0] < w[1]) {
-                l.sort_unstable();
-                l.dedup();
-            }
-            l
-        })
-        .collect();
-    while lists.len() > 1 {
-        lists.sort_unstable_by_key(|l| std::cmp::Reverse(l.len()));
-        let (Some(a), Some(b)) = (lists.pop(), lists.pop()) else { break };
-        lists.push(merge_two(a, b));
-    }
-    lists.pop().unwrap_or_default()
-}
-
-fn merge_two(a: Vec<String>, b: Vec<String>) -> Vec<String> {
-    let mut out = Vec::with_capacity(a.len().max(b.len()));
-    let mut a = a.into_iter().peekable();
-    let mut b = b.into_iter().peekable();
-    loop {
-        let ord = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.cmp(y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => return out,
-        };
-        match ord {
-            std::cmp::Ordering::Less => out.extend(a.next()),
-            std::cmp::Ordering::Greater => out.extend(b.next()),
-            std::cmp::Ordering::Equal => {
-                out.extend(a.next());
-                b.next();
-            }
-        }
-    }
+    crate::StrList::merge_sorted(lists.into_iter().map(crate::StrList::from).collect()).to_vec()
 }
 
 impl Querier for MergeQuerier {
