@@ -158,6 +158,35 @@ pub trait PostingsIndex {
         prefix: Option<&str>,
         pred: &dyn Fn(&str) -> bool,
     ) -> Result<Self::List, StorageError>;
+
+    /// `acc ∩` [`Self::postings_for_values`] (`acc` `None`: no restriction yet). An index whose lists are
+    /// in memory intersects `acc` with them in place instead of copying them out first.
+    fn intersect_values(
+        &self,
+        acc: Option<Self::List>,
+        name: &str,
+        values_hint: Option<&[String]>,
+        prefix: Option<&str>,
+        pred: &dyn Fn(&str) -> bool,
+    ) -> Result<Self::List, StorageError> {
+        let p = self.postings_for_values(name, values_hint, prefix, pred)?;
+        Ok(match acc {
+            None => p,
+            Some(a) => a.intersect(&p),
+        })
+    }
+}
+
+/// `acc ∩` the postings of `m`'s accepted values.
+fn intersect_matching<I: PostingsIndex + ?Sized>(
+    ix: &I,
+    acc: Option<I::List>,
+    m: &Matcher,
+) -> Result<I::List, StorageError> {
+    if let Some(set) = m.set_matches() {
+        return ix.intersect_values(acc, &m.name, Some(set), None, &|v| m.matches(v));
+    }
+    ix.intersect_values(acc, &m.name, None, m.prefix(), &|v| m.matches(v))
 }
 
 /// Postings of `m`'s accepted values (not counting series without the label).
@@ -194,11 +223,7 @@ pub fn postings_for_matchers<I: PostingsIndex + ?Sized>(ix: &I, ms: &[Matcher]) 
             subtract.push(m);
             continue;
         }
-        let p = postings_matching(ix, m)?;
-        let r = match result {
-            None => p,
-            Some(r) => r.intersect(&p),
-        };
+        let r = intersect_matching(ix, result.take(), m)?;
         if r.is_empty() {
             return Ok(r);
         }
