@@ -477,9 +477,18 @@ mod tests {
 
         /// Starts the server; returns its address and a switch that makes `_prom._tcp` answer SERVFAIL.
         pub async fn start() -> (std::net::SocketAddr, Arc<AtomicBool>) {
-            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            let addr = udp.local_addr().unwrap();
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+            // The TCP listener needs the UDP socket's port number, which another process may hold for TCP:
+            // take a new UDP port until both are free (a fixed pair made the test fail now and then in CI).
+            let mut tries = 0;
+            let (udp, addr, tcp) = loop {
+                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let addr = udp.local_addr().unwrap();
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(tcp) => break (udp, addr, tcp),
+                    Err(_) if tries < 50 => tries += 1,
+                    Err(e) => panic!("no port free for both UDP and TCP after 50 tries: {e}"),
+                }
+            };
             let fail = Arc::new(AtomicBool::new(false));
             let f = fail.clone();
             tokio::spawn(async move {
