@@ -191,10 +191,7 @@ fn intersect_matching<I: PostingsIndex + ?Sized>(
 
 /// Postings of `m`'s accepted values (not counting series without the label).
 fn postings_matching<I: PostingsIndex + ?Sized>(ix: &I, m: &Matcher) -> Result<I::List, StorageError> {
-    if let Some(set) = m.set_matches() {
-        return ix.postings_for_values(&m.name, Some(set), None, &|v| m.matches(v));
-    }
-    ix.postings_for_values(&m.name, None, m.prefix(), &|v| m.matches(v))
+    intersect_matching(ix, None, m)
 }
 
 /// Postings of the values `m` rejects (for matchers that accept "").

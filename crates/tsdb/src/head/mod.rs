@@ -29,7 +29,7 @@
 
 use crate::chunkenc::{first_t, ChunkBytes, XorAppender, SAMPLES_PER_CHUNK};
 use crate::metrics::Metrics;
-use crate::postings::{postings_for_matchers, PostingsIndex};
+use crate::postings::{postings_for_matchers, PostingsIndex, PostingsList};
 use crate::query::{ChunkRef, ChunksIter};
 use crate::wal::{encode_samples, encode_series, RefSample, WalWriter};
 use hashbrown::{HashMap, HashTable};
@@ -1743,10 +1743,7 @@ impl PostingsIndex for IndexView<'_> {
                 let p = self.postings_for_values(name, values_hint, prefix, pred)?;
                 return Ok(match acc {
                     None => p,
-                    Some(mut a) => {
-                        a &= &p;
-                        a
-                    }
+                    Some(a) => a.intersect(&p),
                 });
             }
         };
@@ -2115,11 +2112,10 @@ mod tests {
             a.commit().unwrap();
             let names = ["a", "b", "u"];
             let ms: Vec<Matcher> = ms.iter().map(|&(n, v)| Matcher::equal(names[n], &format!("{v}"))).collect();
-            let got: Vec<Labels> = h.postings(&ms).unwrap().into_iter().map(|r| {
+            let mut got: Vec<Labels> = h.postings(&ms).unwrap().into_iter().map(|r| {
                 let g = h.series[shard_of(r)].0.lock();
                 h.materialize(g.labels_of(g.series.get(&key_of(r)).unwrap()))
             }).collect();
-            let mut got = got;
             got.sort();
             let mut want: Vec<Labels> = want_sets.into_iter().filter(|l| ms.iter().all(|m| m.matches(l.get(&m.name).unwrap_or("")))).collect();
             want.sort();
