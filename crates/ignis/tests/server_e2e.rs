@@ -104,6 +104,22 @@ fn scrape_store_query_restart() {
     assert!(after >= before, "samples lost across kill -9: before {before}, after {after}");
 }
 
+/// A clean shutdown writes no stale markers (Prometheus skips end-of-run markers once the server is stopping):
+/// after a restart that scrapes nothing, the last `up` sample still answers an instant query within the
+/// lookback delta, as it does in Prometheus.
+#[test]
+fn graceful_restart_keeps_last_samples_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = self_scrape_config(dir.path(), port);
+    let mut server = start_server(port, dir.path(), &cfg, &[]);
+    wait_until(Duration::from_secs(30), "up{job=self} == 1", || up_of_self(port).as_deref() == Some("1"));
+    assert!(server.terminate(Duration::from_secs(30)), "no clean exit on SIGTERM");
+    let quiet = write_file(dir.path(), "quiet.yml", "global:\n  scrape_interval: 1s\n");
+    let _server = start_server(port, dir.path(), &quiet, &[]);
+    assert_eq!(up_of_self(port).as_deref(), Some("1"), "the series went stale across a clean restart");
+}
+
 #[test]
 fn promtool_queries_ignis() {
     if !have_peer("promtool") {

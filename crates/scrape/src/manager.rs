@@ -386,7 +386,9 @@ impl ScrapeManager {
         );
     }
 
-    /// Stops every loop, writing stale markers for all scraped series now.
+    /// Stops every loop for a server shutdown. No stale markers are written, not even by loops still waiting to
+    /// mark a removed target's series (Prometheus's scrape loops skip them once the server's context is done):
+    /// after a restart each series' last sample answers instant queries within the lookback delta, as before.
     pub async fn stop(&self) {
         let _guard = self.apply_lock.lock().await;
         let pools: Vec<Arc<Pool>> = std::mem::take(&mut *self.pools.lock()).into_values().collect();

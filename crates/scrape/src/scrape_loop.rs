@@ -100,7 +100,8 @@ pub(crate) enum Stop {
     EndOfRun,
     /// Replaced by a new loop (config reload) that inherits the cache: no stale markers.
     Reload,
-    /// The manager is stopping: stale markers now.
+    /// The manager is stopping (server shutdown): no stale markers, as Prometheus, which presumes the server
+    /// restarts where it was; a series' last sample keeps answering within the lookback delta after a restart.
     Shutdown,
 }
 
@@ -535,7 +536,7 @@ impl Appending {
         scrape_err
     }
 
-    /// Stale markers for everything this target exposed (end of run or shutdown).
+    /// Stale markers for everything this target exposed (end of run).
     pub fn write_stale_markers(&self, storage: &dyn Storage, ts: i64) {
         let mut app = storage.appender();
         if let Err(e) = self.append(app.as_mut(), &[], Format::PromText, ts) {
@@ -711,10 +712,9 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
     // A marker in the same millisecond as the last scrape would be refused as a duplicate sample.
     let after_last = |t: i64| t.max(last_ts + 1);
     match mode {
-        Stop::Shutdown => a.write_stale_markers(env.storage.as_ref(), after_last(now_ms())),
         Stop::EndOfRun => {
             // The target may come back (e.g. a flapping discovery); wait two intervals plus 10% as Prometheus
-            // does, so a recreated loop's samples win. A shutdown meanwhile writes the markers right away.
+            // does, so a recreated loop's samples win. A shutdown meanwhile drops the markers, as Prometheus.
             let mut stale_ts = None;
             let deadline = tokio::time::Instant::now() + period * 2 + period / 10;
             let first_tick = tokio::time::Instant::now() + period;
@@ -723,13 +723,13 @@ pub(crate) async fn run(a: Arc<Appending>, env: Arc<LoopEnv>, mut stop: watch::R
                     _ = tokio::time::sleep_until(first_tick), if stale_ts.is_none() => { stale_ts = Some(now_ms()); }
                     _ = tokio::time::sleep_until(deadline) => break,
                     r = stop.changed() => {
-                        if r.is_err() || *stop.borrow() == Stop::Shutdown { break; }
+                        if r.is_err() || *stop.borrow() == Stop::Shutdown { return; }
                     }
                 }
             }
             a.write_stale_markers(env.storage.as_ref(), after_last(stale_ts.unwrap_or_else(now_ms)));
         }
-        Stop::Reload | Stop::Running => {}
+        Stop::Shutdown | Stop::Reload | Stop::Running => {}
     }
 }
 
