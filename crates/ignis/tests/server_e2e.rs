@@ -17,6 +17,16 @@ fn self_scrape_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     p
 }
 
+/// A server in a new data dir scraping itself, once its `up` is 1: (data dir, port, config path, process).
+fn self_scraping_server() -> (tempfile::TempDir, u16, std::path::PathBuf, Proc) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = self_scrape_config(dir.path(), port);
+    let server = start_server(port, dir.path(), &cfg, &[]);
+    wait_until(Duration::from_secs(30), "up{job=self} == 1", || up_of_self(port).as_deref() == Some("1"));
+    (dir, port, cfg, server)
+}
+
 fn up_of_self(port: u16) -> Option<String> {
     let (status, v) = get_json(&format!("http://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22self%22%7D"));
     assert_eq!(status, 200, "{v}");
@@ -26,13 +36,8 @@ fn up_of_self(port: u16) -> Option<String> {
 
 #[test]
 fn scrape_store_query_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = self_scrape_config(dir.path(), port);
-    let mut server = start_server(port, dir.path(), &cfg, &[]);
+    let (dir, port, cfg, mut server) = self_scraping_server();
     let base = format!("http://127.0.0.1:{port}");
-
-    wait_until(Duration::from_secs(30), "up{job=self} == 1", || up_of_self(port).as_deref() == Some("1"));
 
     // Instant query result shape.
     let (s, v) = post_form(&format!("{base}/api/v1/query"), &[("query", "up"), ("time", "")]);
@@ -109,11 +114,7 @@ fn scrape_store_query_restart() {
 /// lookback delta, as it does in Prometheus.
 #[test]
 fn graceful_restart_keeps_last_samples_current() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = self_scrape_config(dir.path(), port);
-    let mut server = start_server(port, dir.path(), &cfg, &[]);
-    wait_until(Duration::from_secs(30), "up{job=self} == 1", || up_of_self(port).as_deref() == Some("1"));
+    let (dir, port, _, mut server) = self_scraping_server();
     assert!(server.terminate(Duration::from_secs(30)), "no clean exit on SIGTERM");
     let quiet = write_file(dir.path(), "quiet.yml", "global:\n  scrape_interval: 1s\n");
     let _server = start_server(port, dir.path(), &quiet, &[]);
