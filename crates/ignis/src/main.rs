@@ -6,23 +6,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// jemalloc instead of glibc's malloc. glibc's malloc was ~20% of a 200k-series selection's CPU (free lists,
-/// fastbin consolidation before every bitmap-sized allocation) and kept the heap at its high-water mark after
-/// big queries (RSS 157 -> 350 MiB after a few dashboard queries at 200k series, never returned); jemalloc
-/// returns freed pages after `dirty_decay_ms` (10 s). The head sizes its buffers to jemalloc's size classes
-/// (`tsdb::alloc_size`).
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// jemalloc options compiled in (`_RJEM_MALLOC_CONF` in the environment still overrides them).
-/// `oversize_threshold:0`: allocations over 8 MiB (a query's per-series buffers at 200k series) otherwise go
-/// to an arena that returns them to the kernel at once, so every large query page-faulted its memory back in
-/// (a quarter of `count by (__name__)` over 200k series went to page faults and madvise).
-#[cfg(all(not(target_env = "msvc"), not(target_os = "macos")))]
-#[export_name = "_rjem_malloc_conf"]
-static MALLOC_CONF: &[u8; 21] = b"oversize_threshold:0\0";
-
 #[derive(Parser)]
 #[command(name = "ignis", version, about = "Prometheus-compatible monitoring in one binary")]
 struct Cli {

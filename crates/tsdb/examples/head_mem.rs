@@ -1,10 +1,6 @@
 //! Measures head memory per series: N series with 10 labels, 2h of samples at 15s (480 per series).
 //! Usage: head_mem [series] — prints RSS growth and the head's own accounting per series.
 
-/// The `ignis` binary's allocator, so the memory measured is what the server uses.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use model::storage::Appender;
 use model::Labels;
 use std::sync::Arc;

@@ -7,10 +7,6 @@
 //!                                                   RSS (VmHWM), RSS after replay, their ratio, and the
 //!                                                   head's own accounting per series.
 
-/// The `ignis` binary's allocator, so the memory measured is what the server uses.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use model::storage::Storage;
 use model::Labels;
 use std::path::Path;

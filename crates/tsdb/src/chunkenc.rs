@@ -50,10 +50,9 @@ fn bit_range(x: i64, nbits: u8) -> bool {
     -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
 }
 
-/// The smallest size >= `n` that the allocator serves without rounding (a jemalloc size class): buffers are
-/// sized to it so the slack they grow into is not lost to rounding.
+/// The smallest size >= `n` that glibc malloc serves exactly (request + 8-byte header in 16-byte granules).
 fn malloc_fit(n: usize) -> usize {
-    crate::alloc_size(n)
+    (n + 8).div_ceil(16).max(2) * 16 - 8
 }
 
 impl XorAppender {

@@ -524,16 +524,10 @@ impl MemIndex {
     }
 }
 
-/// Bits of a chunk's offset in its arena page (see [`ChunkArena`]).
+/// Bytes per chunk-arena page. Only the page being filled is partly empty, so 64 shards waste at most
+/// ~1 MiB; a smaller page would cost more per-page bookkeeping, a larger one more slack at 100k series.
 const PAGE_BITS: u32 = 14;
-/// Bytes per chunk-arena page allocation: 14 KiB, jemalloc's largest small size class, so pages come from
-/// slabs; a 16 KiB page would be a large allocation, which jemalloc pads with a page of its own (20 KiB taken
-/// for 16). Only the page being filled is partly empty, so 64 shards waste at most ~1 MiB; a smaller page
-/// would cost more per-page bookkeeping, a larger one more slack at 100k series.
-const ARENA_PAGE: usize = 14 << 10;
-/// Bytes of a page that hold chunks: the page's `Arc` keeps its two counts in the same allocation.
-const PAGE_DATA: usize = ARENA_PAGE - 2 * std::mem::size_of::<usize>();
-const _: () = assert!(ARENA_PAGE <= 1 << PAGE_BITS);
+const ARENA_PAGE: usize = 1 << PAGE_BITS;
 /// Pages per shard addressable by a 32-bit chunk location (4 GiB of closed chunks per shard).
 const MAX_PAGES: usize = 1 << (32 - PAGE_BITS);
 
@@ -575,7 +569,7 @@ struct ChunkArena {
 
 impl ChunkArena {
     fn new_page(&mut self) -> Option<u32> {
-        let page = ArenaPage { data: std::iter::repeat_n(0u8, PAGE_DATA).collect(), live: 0 };
+        let page = ArenaPage { data: std::iter::repeat_n(0u8, ARENA_PAGE).collect(), live: 0 };
         match self.free_ids.pop() {
             Some(id) => {
                 self.pages[id as usize] = Some(page);
@@ -596,11 +590,11 @@ impl ChunkArena {
         let (Ok(len), Ok(span)) = (u16::try_from(bytes.len()), u32::try_from(maxt - mint)) else {
             unreachable!("BUG: head chunk of {} bytes spanning {} ms", bytes.len(), maxt - mint)
         };
-        if need > PAGE_DATA {
+        if need > ARENA_PAGE {
             unreachable!("BUG: head chunk of {} bytes exceeds an arena page", bytes.len());
         }
         let (pid, used) = match self.cur {
-            Some((p, u)) if u + need <= PAGE_DATA => (p, u),
+            Some((p, u)) if u + need <= ARENA_PAGE => (p, u),
             old => {
                 // The old page becomes shareable; free it right away if all its chunks are gone.
                 self.cur = None;
@@ -644,7 +638,7 @@ impl ChunkArena {
 
     /// The page of `loc`, the chunk's byte range in it, and its header.
     fn locate(&self, loc: u32) -> (&Arc<[u8]>, std::ops::Range<usize>, ChunkRec) {
-        let (pid, off) = ((loc >> PAGE_BITS) as usize, (loc as usize) & ((1 << PAGE_BITS) - 1));
+        let (pid, off) = ((loc >> PAGE_BITS) as usize, (loc as usize) & (ARENA_PAGE - 1));
         let Some(p) = &self.pages[pid] else { unreachable!("BUG: chunk in a freed arena page") };
         let h = &p.data[off..off + REC_HDR];
         let len = u16::from_le_bytes([h[0], h[1]]) as usize;
@@ -1188,12 +1182,13 @@ fn lookup_hash(folded: u32) -> u64 {
     (folded as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Bytes the allocator takes for an `n`-byte request (0 for none): its size class (see [`crate::alloc_size`]).
+/// Bytes glibc malloc takes for an `n`-byte request (0 for none): the request plus an 8-byte header in
+/// 16-byte granules, at least 32.
 pub(crate) fn malloc_cost(n: usize) -> usize {
     if n == 0 {
         0
     } else {
-        crate::alloc_size(n)
+        (n + 8).div_ceil(16).max(2) * 16
     }
 }
 
@@ -1350,8 +1345,8 @@ impl Head {
         self.heap_breakdown().iter().map(|(_, n)| n).sum()
     }
 
-    /// [`Head::heap_size`] per structure, each allocation counted at its allocator size class (see
-    /// [`crate::alloc_size`]), so the total can be compared with RSS.
+    /// [`Head::heap_size`] per structure, each allocation counted as glibc malloc does (8-byte header,
+    /// 16-byte granules, 32-byte minimum), so the total can be compared with RSS.
     pub fn heap_breakdown(&self) -> Vec<(&'static str, usize)> {
         let (mut structs, mut labels, mut open, mut arena) = (0, 0, 0, 0);
         for s in self.series.iter() {
